@@ -1,0 +1,198 @@
+"""The GKE cluster and its system node pool, or an adopted existing cluster.
+
+Settings follow Cluster Toolkit's `modules/scheduler/gke-cluster` as used by
+`examples/gke-a4`: regional, VPC-native, Dataplane V2 with multi-networking
+(both needed for the GPU pods' extra NICs), Workload Identity, GCS FUSE CSI,
+managed Prometheus with DCGM metrics, private nodes behind a public endpoint
+limited to authorized networks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+from infra.config import StackConfig
+from infra.naming import Names
+from infra.network import POD_RANGE, SERVICE_RANGE, Network
+
+CLUSTER_TIMEOUTS = pulumi.CustomTimeouts(create="60m", update="60m", delete="45m")
+
+
+def resolve_version(versions, channel: str, prefix: str) -> pulumi.Output[str]:
+    """The control-plane version: the newest of the channel matching `prefix`,
+    or the channel's default version when no prefix is set."""
+    if prefix:
+        return versions.release_channel_latest_version.apply(lambda v: v[channel])
+    return versions.release_channel_default_version.apply(lambda v: v[channel])
+
+
+@dataclass(frozen=True)
+class ClusterRef:
+    """What a node pool and the Kubernetes provider need from a cluster."""
+
+    name: pulumi.Output[str]
+    location: str
+    id: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    ca_certificate: pulumi.Output[str]
+
+
+class Cluster(pulumi.ComponentResource):
+    """A new regional cluster with a small system node pool."""
+
+    def __init__(
+        self,
+        name: str,
+        cfg: StackConfig,
+        names: Names,
+        network: Network,
+        node_service_account: pulumi.Input[str],
+        depends_on: list[pulumi.Resource],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("a4deepseek:infra:Cluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, depends_on=depends_on)
+
+        versions = gcp.container.get_engine_versions_output(
+            project=cfg.project,
+            location=cfg.region,
+            version_prefix=cfg.gke_version_prefix or None,
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        self.version = resolve_version(versions, cfg.release_channel, cfg.gke_version_prefix)
+
+        self.cluster = gcp.container.Cluster(
+            "gke",
+            project=cfg.project,
+            name=names.cluster,
+            location=cfg.region,
+            deletion_protection=cfg.cluster_deletion_protection,
+            # Node pools are separate resources; the default pool is removed.
+            remove_default_node_pool=True,
+            initial_node_count=1,
+            network=network.host_network.id,
+            subnetwork=network.host_subnet.id,
+            networking_mode="VPC_NATIVE",
+            ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(
+                cluster_secondary_range_name=POD_RANGE,
+                services_secondary_range_name=SERVICE_RANGE,
+            ),
+            datapath_provider="ADVANCED_DATAPATH",
+            enable_multi_networking=True,
+            release_channel=gcp.container.ClusterReleaseChannelArgs(channel=cfg.release_channel),
+            min_master_version=self.version,
+            workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(
+                workload_pool=f"{cfg.project}.svc.id.goog"
+            ),
+            addons_config=gcp.container.ClusterAddonsConfigArgs(
+                gcs_fuse_csi_driver_config=gcp.container.ClusterAddonsConfigGcsFuseCsiDriverConfigArgs(
+                    enabled=True
+                ),
+                gce_persistent_disk_csi_driver_config=gcp.container.ClusterAddonsConfigGcePersistentDiskCsiDriverConfigArgs(
+                    enabled=True
+                ),
+            ),
+            monitoring_config=gcp.container.ClusterMonitoringConfigArgs(
+                enable_components=["SYSTEM_COMPONENTS", "DCGM"],
+                managed_prometheus=gcp.container.ClusterMonitoringConfigManagedPrometheusArgs(
+                    enabled=True
+                ),
+            ),
+            logging_config=gcp.container.ClusterLoggingConfigArgs(
+                enable_components=["SYSTEM_COMPONENTS", "WORKLOADS"]
+            ),
+            private_cluster_config=gcp.container.ClusterPrivateClusterConfigArgs(
+                enable_private_nodes=True,
+                enable_private_endpoint=False,
+            ),
+            master_authorized_networks_config=gcp.container.ClusterMasterAuthorizedNetworksConfigArgs(
+                cidr_blocks=[
+                    gcp.container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(
+                        cidr_block=cidr, display_name=f"authorized-{index}"
+                    )
+                    for index, cidr in enumerate(cfg.master_authorized_cidrs)
+                ],
+            ),
+            enable_shielded_nodes=True,
+            # The default pool exists only until removal; give it the node SA
+            # so no node ever runs as the Compute Engine default account.
+            node_config=gcp.container.ClusterNodeConfigArgs(
+                service_account=node_service_account,
+                oauth_scopes=["https://www.googleapis.com/auth/cloud-platform"],
+            ),
+            opts=pulumi.ResourceOptions.merge(
+                child,
+                pulumi.ResourceOptions(
+                    custom_timeouts=CLUSTER_TIMEOUTS,
+                    # GKE owns these after creation: the default pool's config,
+                    # and the version the release channel upgrades to.
+                    ignore_changes=["nodeConfig", "initialNodeCount", "minMasterVersion"],
+                ),
+            ),
+        )
+
+        self.system_pool = gcp.container.NodePool(
+            "system",
+            project=cfg.project,
+            name=names.system_pool,
+            cluster=self.cluster.id,
+            location=cfg.region,
+            node_locations=[cfg.zone],
+            autoscaling=gcp.container.NodePoolAutoscalingArgs(
+                total_min_node_count=1, total_max_node_count=cfg.system_max_nodes
+            ),
+            management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
+            node_config=gcp.container.NodePoolNodeConfigArgs(
+                machine_type=cfg.system_machine_type,
+                image_type="COS_CONTAINERD",
+                disk_type="pd-balanced",
+                disk_size_gb=200,
+                service_account=node_service_account,
+                oauth_scopes=["https://www.googleapis.com/auth/cloud-platform"],
+                workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
+                    mode="GKE_METADATA"
+                ),
+                shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
+                    enable_secure_boot=True, enable_integrity_monitoring=True
+                ),
+                gvnic=gcp.container.NodePoolNodeConfigGvnicArgs(enabled=True),
+                labels={"pool": "system"},
+            ),
+            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=CLUSTER_TIMEOUTS),
+        )
+
+        self.ref = ClusterRef(
+            name=self.cluster.name,
+            location=cfg.region,
+            id=self.cluster.id,
+            endpoint=self.cluster.endpoint,
+            ca_certificate=self.cluster.master_auth.cluster_ca_certificate,
+        )
+        self.register_outputs(
+            {"name": self.cluster.name, "version": self.version, "systemPool": self.system_pool.name}
+        )
+
+
+class AdoptedCluster(pulumi.ComponentResource):
+    """An existing cluster, read (not managed) so the GPU pool can attach to it."""
+
+    def __init__(self, name: str, cfg: StackConfig, names: Names, opts=None):
+        super().__init__("a4deepseek:infra:AdoptedCluster", name, None, opts)
+        location = cfg.cluster_location or cfg.region
+        existing = gcp.container.get_cluster_output(
+            project=cfg.project,
+            name=names.cluster,
+            location=location,
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        self.ref = ClusterRef(
+            name=existing.name,
+            location=location,
+            id=existing.id,
+            endpoint=existing.endpoint,
+            ca_certificate=existing.master_auths.apply(lambda auths: auths[0].cluster_ca_certificate),
+        )
+        self.register_outputs({"name": existing.name})

@@ -1,0 +1,148 @@
+"""The A4 High (or other RDMA shape) GPU node pool.
+
+Settings follow Cluster Toolkit's `modules/compute/gke-node-pool` as the
+`examples/gke-a4` blueprint uses it; the consumption-mode rules are that
+module's preconditions.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_gcp as gcp
+
+from infra.cluster import ClusterRef
+from infra.config import StackConfig
+from infra.naming import Names
+
+# Creating 8-GPU nodes, and waiting for flex-start or spot capacity, takes far
+# longer than the provider's default 30 minutes.
+GPU_POOL_TIMEOUTS = pulumi.CustomTimeouts(create="120m", update="120m", delete="60m")
+GPU_TAINT_KEY = "nvidia.com/gpu"
+
+
+def reservation_path(project: str, name: str, block: str = "") -> str:
+    """The value GKE expects in `reservation_affinity.values` for a specific reservation."""
+    path = f"projects/{project}/reservations/{name}"
+    return f"{path}/reservationBlocks/{block}" if block else path
+
+
+def capacity_settings(cfg: StackConfig) -> dict:
+    """Node pool arguments that follow from the consumption mode (pure)."""
+    mode = cfg.consumption_mode
+    no_reservation = gcp.container.NodePoolNodeConfigReservationAffinityArgs(
+        consume_reservation_type="NO_RESERVATION"
+    )
+    node_config: dict = {"reservation_affinity": no_reservation}
+    pool: dict = {"node_count": cfg.node_count}
+    auto_repair = True
+    if mode == "reservation":
+        node_config["reservation_affinity"] = gcp.container.NodePoolNodeConfigReservationAffinityArgs(
+            consume_reservation_type="SPECIFIC_RESERVATION",
+            key="compute.googleapis.com/reservation-name",
+            values=[
+                reservation_path(
+                    cfg.reservation_project or cfg.project, cfg.reservation_name, cfg.reservation_block
+                )
+            ],
+        )
+    elif mode == "spot":
+        node_config["spot"] = True
+    elif mode == "flex-start":
+        # Flex-start (DWS) nodes are created on demand by the autoscaler, from
+        # zero; GKE requires auto-repair off for them.
+        node_config["flex_start"] = True
+        pool = {
+            "initial_node_count": 0,
+            "autoscaling": gcp.container.NodePoolAutoscalingArgs(
+                total_min_node_count=0,
+                total_max_node_count=cfg.node_count,
+                location_policy="ANY",
+            ),
+        }
+        auto_repair = False
+    if cfg.compact_placement:
+        pool["placement_policy"] = gcp.container.NodePoolPlacementPolicyArgs(type="COMPACT")
+    pool["management"] = gcp.container.NodePoolManagementArgs(
+        auto_repair=auto_repair, auto_upgrade=True
+    )
+    return {"pool": pool, "node_config": node_config}
+
+
+class GpuNodePool(pulumi.ComponentResource):
+    def __init__(
+        self,
+        name: str,
+        cfg: StackConfig,
+        names: Names,
+        cluster: ClusterRef,
+        node_service_account: pulumi.Input[str],
+        extra_networks: list[tuple[pulumi.Input[str], pulumi.Input[str]]],
+        depends_on: list[pulumi.Resource],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("a4deepseek:infra:GpuNodePool", name, None, opts)
+        shape = cfg.shape
+        capacity = capacity_settings(cfg)
+
+        self.pool = gcp.container.NodePool(
+            "gpu",
+            project=cfg.project,
+            name=names.gpu_pool,
+            cluster=cluster.id,
+            location=cluster.location,
+            # The RoCE network is zonal: every GPU node must be in its zone.
+            node_locations=[cfg.zone],
+            network_config=gcp.container.NodePoolNetworkConfigArgs(
+                # Extra NICs in the order the pods' interface annotations
+                # expect: the gVNIC network, then one RDMA subnet per GPU.
+                additional_node_network_configs=[
+                    gcp.container.NodePoolNetworkConfigAdditionalNodeNetworkConfigArgs(
+                        network=network, subnetwork=subnetwork
+                    )
+                    for network, subnetwork in extra_networks
+                ]
+            ),
+            upgrade_settings=gcp.container.NodePoolUpgradeSettingsArgs(
+                strategy="SURGE", max_surge=0, max_unavailable=1
+            ),
+            node_config=gcp.container.NodePoolNodeConfigArgs(
+                machine_type=shape.machine_type,
+                guest_accelerators=[
+                    gcp.container.NodePoolNodeConfigGuestAcceleratorArgs(
+                        type=shape.accelerator_type,
+                        count=shape.gpu_count,
+                        gpu_driver_installation_config=gcp.container.NodePoolNodeConfigGuestAcceleratorGpuDriverInstallationConfigArgs(
+                            gpu_driver_version=cfg.gpu_driver_version
+                        ),
+                    )
+                ],
+                image_type="COS_CONTAINERD",
+                disk_type="hyperdisk-balanced",
+                disk_size_gb=cfg.gpu_boot_disk_gb,
+                # All local NVMe disks become the node's ephemeral storage:
+                # container images, emptyDirs and the GCS FUSE file cache.
+                ephemeral_storage_local_ssd_config=gcp.container.NodePoolNodeConfigEphemeralStorageLocalSsdConfigArgs(
+                    local_ssd_count=shape.local_ssd_count
+                ),
+                gvnic=gcp.container.NodePoolNodeConfigGvnicArgs(enabled=True),
+                service_account=node_service_account,
+                oauth_scopes=["https://www.googleapis.com/auth/cloud-platform"],
+                workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
+                    mode="GKE_METADATA"
+                ),
+                shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
+                    enable_secure_boot=True, enable_integrity_monitoring=True
+                ),
+                labels={"pool": "gpu"},
+                **capacity["node_config"],
+            ),
+            **capacity["pool"],
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=depends_on,
+                custom_timeouts=GPU_POOL_TIMEOUTS,
+                # The autoscaler owns the size of a flex-start pool.
+                ignore_changes=["nodeCount"] if cfg.consumption_mode == "flex-start" else [],
+            ),
+        )
+        self.register_outputs({"name": self.pool.name})

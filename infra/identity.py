@@ -1,0 +1,50 @@
+"""The GKE nodes' own service account, with only what nodes need."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_gcp as gcp
+
+# Google's least-privilege set for node service accounts
+# (cloud.google.com/kubernetes-engine/docs/how-to/hardening-your-cluster#use_least_privilege_sa),
+# the same roles Cluster Toolkit's gke-node-pool grants. Artifact Registry read
+# access is granted on the stack's repository only (see infra/registry.py).
+NODE_ROLES = (
+    "roles/logging.logWriter",
+    "roles/monitoring.metricWriter",
+    "roles/monitoring.viewer",
+    "roles/stackdriver.resourceMetadata.writer",
+    "roles/autoscaling.metricsWriter",
+)
+
+
+class NodeIdentity(pulumi.ComponentResource):
+    def __init__(
+        self,
+        name: str,
+        project: str,
+        account_id: str,
+        depends_on: list[pulumi.Resource],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("a4deepseek:infra:NodeIdentity", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, depends_on=depends_on)
+        self.account = gcp.serviceaccount.Account(
+            "nodes",
+            project=project,
+            account_id=account_id,
+            display_name="GKE nodes of the DeepSeek-R1 serving stack",
+            opts=child,
+        )
+        self.email = self.account.email
+        self.bindings = [
+            gcp.projects.IAMMember(
+                role.split("/")[1],
+                project=project,
+                role=role,
+                member=self.account.member,
+                opts=child,
+            )
+            for role in NODE_ROLES
+        ]
+        self.register_outputs({"email": self.email})

@@ -1,0 +1,69 @@
+"""Artifact Registry Docker repository for the serving image."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_gcp as gcp
+
+from infra.config import StackConfig
+
+
+def registry_path(region: str, project: str, repository: str) -> str:
+    """`<region>-docker.pkg.dev/<project>/<repository>`, the image name prefix."""
+    return f"{region}-docker.pkg.dev/{project}/{repository}"
+
+
+class Registry(pulumi.ComponentResource):
+    def __init__(
+        self,
+        name: str,
+        cfg: StackConfig,
+        repository_id: str,
+        reader: pulumi.Input[str],
+        depends_on: list[pulumi.Resource],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("a4deepseek:infra:Registry", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, depends_on=depends_on)
+        self.repository = gcp.artifactregistry.Repository(
+            "images",
+            project=cfg.project,
+            location=cfg.region,
+            repository_id=repository_id,
+            format="DOCKER",
+            description="TensorRT-LLM serving images for DeepSeek-R1",
+            cleanup_policy_dry_run=False,
+            cleanup_policies=[
+                # Keep the newest versions (the running digest among them)...
+                gcp.artifactregistry.RepositoryCleanupPolicyArgs(
+                    id="keep-recent",
+                    action="KEEP",
+                    most_recent_versions=gcp.artifactregistry.RepositoryCleanupPolicyMostRecentVersionsArgs(
+                        keep_count=cfg.registry_keep_versions
+                    ),
+                ),
+                # ...and delete older untagged layers of superseded builds.
+                gcp.artifactregistry.RepositoryCleanupPolicyArgs(
+                    id="delete-old-untagged",
+                    action="DELETE",
+                    condition=gcp.artifactregistry.RepositoryCleanupPolicyConditionArgs(
+                        tag_state="UNTAGGED", older_than="2592000s"
+                    ),
+                ),
+            ],
+            opts=child,
+        )
+        # Nodes pull the serving image from this repository only.
+        gcp.artifactregistry.RepositoryIamMember(
+            "node-reader",
+            project=cfg.project,
+            location=cfg.region,
+            repository=self.repository.repository_id,
+            role="roles/artifactregistry.reader",
+            member=reader,
+            opts=child,
+        )
+        self.path = self.repository.repository_id.apply(
+            lambda repo: registry_path(cfg.region, cfg.project, repo)
+        )
+        self.register_outputs({"path": self.path})

@@ -1,0 +1,97 @@
+"""The stack's bucket (model weights, JIT caches, benchmark results) and who may use it."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_gcp as gcp
+
+from infra.config import StackConfig
+
+# Objects in the bucket: the checkpoint (hundreds of GB, written once by the
+# download Job) and benchmark results (small). Versioning would double the
+# storage bill for no recovery benefit on a re-downloadable checkpoint; soft
+# delete keeps a window to undo an accidental deletion instead.
+SOFT_DELETE_DAYS = 7
+
+
+def workload_principal(project_number: str, project: str, namespace: str, ksa: str) -> str:
+    """Workload Identity Federation principal of a Kubernetes service account.
+
+    Format from cloud.google.com/kubernetes-engine/docs/how-to/workload-identity
+    ("principal://.../subject/ns/NAMESPACE/sa/KSA"); it needs the project number.
+    """
+    return (
+        f"principal://iam.googleapis.com/projects/{project_number}/locations/global/"
+        f"workloadIdentityPools/{project}.svc.id.goog/subject/ns/{namespace}/sa/{ksa}"
+    )
+
+
+def destroy_options(mode: str) -> dict[str, bool]:
+    """Resource options and force_destroy for each `bucketOnDestroy` mode."""
+    return {
+        "delete": {"force_destroy": True, "protect": False, "retain_on_delete": False},
+        "retain": {"force_destroy": False, "protect": False, "retain_on_delete": True},
+        "protect": {"force_destroy": False, "protect": True, "retain_on_delete": True},
+    }[mode]
+
+
+class Storage(pulumi.ComponentResource):
+    def __init__(
+        self,
+        name: str,
+        cfg: StackConfig,
+        bucket_name: str,
+        depends_on: list[pulumi.Resource],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("a4deepseek:infra:Storage", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, depends_on=depends_on)
+        on_destroy = destroy_options(cfg.bucket_on_destroy)
+        self.bucket = gcp.storage.Bucket(
+            "data",
+            project=cfg.project,
+            name=bucket_name,
+            # Same region as the cluster: GCS FUSE reads stay in-region and free.
+            location=cfg.region.upper(),
+            storage_class="STANDARD",
+            uniform_bucket_level_access=True,
+            public_access_prevention="enforced",
+            force_destroy=on_destroy["force_destroy"],
+            versioning=gcp.storage.BucketVersioningArgs(enabled=False),
+            soft_delete_policy=gcp.storage.BucketSoftDeletePolicyArgs(
+                retention_duration_seconds=SOFT_DELETE_DAYS * 24 * 3600
+            ),
+            lifecycle_rules=[
+                # Interrupted multi-GB uploads of checkpoint shards leave parts behind.
+                gcp.storage.BucketLifecycleRuleArgs(
+                    action=gcp.storage.BucketLifecycleRuleActionArgs(
+                        type="AbortIncompleteMultipartUpload"
+                    ),
+                    condition=gcp.storage.BucketLifecycleRuleConditionArgs(age=1),
+                ),
+            ],
+            opts=pulumi.ResourceOptions.merge(
+                child,
+                pulumi.ResourceOptions(
+                    protect=on_destroy["protect"], retain_on_delete=on_destroy["retain_on_delete"]
+                ),
+            ),
+        )
+
+        project_number = gcp.organizations.get_project_output(project_id=cfg.project).number
+        self.workload_member = project_number.apply(
+            lambda number: workload_principal(number, cfg.project, cfg.namespace, cfg.service_account)
+        )
+        # The serving and download pods read and write objects in this bucket
+        # only; GCS FUSE also reads the bucket's metadata when it mounts.
+        self.bindings = [
+            gcp.storage.BucketIAMMember(
+                f"workload-{role.split('.')[-1].lower()}",
+                bucket=self.bucket.name,
+                role=role,
+                member=self.workload_member,
+                opts=child,
+            )
+            for role in ("roles/storage.objectUser", "roles/storage.legacyBucketReader")
+        ]
+        self.register_outputs({"bucket": self.bucket.name, "url": self.bucket.url})

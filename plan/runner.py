@@ -1,0 +1,155 @@
+"""Run the real Pulumi program in-process under mocks, for a stack file.
+
+This is how both the offline plan and the tests execute `__main__.py`: fresh
+each time (`runpy`), with config taken from `Pulumi.<stack>.yaml` the way the
+CLI would pass it, every resource registration and every `apply` executed
+(`preview=False`), and every registration captured with its options.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from plan.mocks import CapturingMonitor, PlanMocks, Registration, Secret
+
+REPO = Path(__file__).resolve().parent.parent
+PROJECT = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["name"]
+# What the plan gives a program for a secret it cannot decrypt.
+SECRET_PLACEHOLDER = "plan-placeholder-secret"
+
+
+@dataclass
+class PlanResult:
+    stack: str
+    registrations: list[Registration]
+    outputs: dict[str, Any]
+    messages: list[tuple[str, str]] = field(default_factory=list)
+    invokes: list[tuple[str, dict]] = field(default_factory=list)
+
+    def of_type(self, typ: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == typ]
+
+    def one(self, typ: str, name: str | None = None) -> Registration:
+        found = [r for r in self.of_type(typ) if name is None or r.name == name]
+        if len(found) != 1:
+            names = [r.name for r in self.of_type(typ)]
+            raise AssertionError(f"expected one {typ} named {name!r}, found {names}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> Registration:
+        return next(r for r in self.registrations if r.urn == urn)
+
+    @property
+    def warnings(self) -> list[str]:
+        return [m for level, m in self.messages if level == "warning"]
+
+
+def read_stack_file(stack: str, repo: Path = REPO) -> tuple[dict[str, Any], list[str]]:
+    """The stack file's own config: (values keyed `<project>:<key>`, secret keys)."""
+    path = repo / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in repo.glob("Pulumi.*.yaml"))
+        raise FileNotFoundError(f"no stack file {path.name}; stacks here: {', '.join(stacks)}")
+    document = yaml.safe_load(path.read_text()) or {}
+    values: dict[str, Any] = {}
+    secret_keys: list[str] = []
+    for key, value in (document.get("config") or {}).items():
+        if isinstance(value, dict) and "secure" in value:
+            # Encrypted with the stack's secrets provider: a plan cannot read it.
+            value = SECRET_PLACEHOLDER
+            secret_keys.append(key)
+        values[key] = value
+    return values, secret_keys
+
+
+def _as_cli_string(value: Any) -> str:
+    """Config values as the CLI hands them to a program: strings, JSON for lists."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append((record.levelname.lower(), record.getMessage()))
+
+
+def run(
+    stack: str = "dev",
+    overrides: dict[str, Any] | None = None,
+    secrets: dict[str, str] | None = None,
+    repo: Path = REPO,
+    use_stack_file: bool = True,
+) -> PlanResult:
+    """Execute `__main__.py` for `stack` under mocks and return what it registered.
+
+    `overrides` and `secrets` are bare keys (`nodeCount`), applied over the
+    stack file; `secrets` are passed as secret config, as `pulumi config set
+    --secret` would. A key mapped to None is removed.
+    """
+    config, secret_keys = read_stack_file(stack, repo) if use_stack_file else ({}, [])
+    for key, value in (overrides or {}).items():
+        full = f"{PROJECT}:{key}"
+        if value is None:
+            config.pop(full, None)
+        else:
+            config[full] = value
+    for key, value in (secrets or {}).items():
+        config[f"{PROJECT}:{key}"] = value
+        secret_keys.append(f"{PROJECT}:{key}")
+
+    pulumi.runtime.set_all_config(
+        {k: _as_cli_string(v) for k, v in config.items()}, secret_keys=secret_keys
+    )
+    mocks = PlanMocks()
+    monitor = CapturingMonitor(mocks)
+    handler = _ListHandler()
+    logger = logging.getLogger(f"plan.{stack}")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+
+    pulumi_settings.ROOT.set(None)  # a fresh root stack for every run
+    pulumi.runtime.set_mocks(
+        mocks, project=PROJECT, stack=stack, preview=False, logger=logger, monitor=monitor
+    )
+    if str(repo) not in sys.path:
+        sys.path.insert(0, str(repo))
+
+    def program() -> None:
+        runpy.run_path(str(repo / "__main__.py"), run_name="__main__")
+
+    _sync_await(run_pulumi_func(program))
+    outputs = _resolve_outputs(pulumi_settings.get_root_resource().outputs)
+    return PlanResult(stack, monitor.registrations, outputs, handler.records, monitor.invokes)
+
+
+def _resolve_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
+    async def resolve() -> dict[str, Any]:
+        resolved = {}
+        for name, value in outputs.items():
+            output = pulumi.Output.from_input(value)
+            plain = await output.future()
+            secret = await output.is_secret()
+            resolved[name] = Secret(plain) if secret else plain
+        return resolved
+
+    return _sync_await(resolve())
