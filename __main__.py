@@ -1,10 +1,10 @@
 """DeepSeek-R1 on TensorRT-LLM, on a GKE A4 High node pool: the composition root.
 
-    project services
-      ├─ network (host, gVNIC, RDMA VPCs) ─┐
-      ├─ node identity ────────────────────┼─ cluster + system pool ─ GPU node pool
-      ├─ registry ─ image                  │
-      └─ storage (bucket, workload IAM)    │
+project services
+  ├─ network (host, gVNIC, RDMA VPCs) ─┐
+  ├─ node identity ────────────────────┼─ cluster + system pool ─ GPU node pool
+  ├─ registry ─ image                  │
+  └─ storage (bucket, workload IAM)    │
 """
 
 import pulumi

@@ -172,7 +172,11 @@ class Cluster(pulumi.ComponentResource):
             ca_certificate=self.cluster.master_auth.cluster_ca_certificate,
         )
         self.register_outputs(
-            {"name": self.cluster.name, "version": self.version, "systemPool": self.system_pool.name}
+            {
+                "name": self.cluster.name,
+                "version": self.version,
+                "systemPool": self.system_pool.name,
+            }
         )
 
 
@@ -193,6 +197,8 @@ class AdoptedCluster(pulumi.ComponentResource):
             location=location,
             id=existing.id,
             endpoint=existing.endpoint,
-            ca_certificate=existing.master_auths.apply(lambda auths: auths[0].cluster_ca_certificate),
+            ca_certificate=existing.master_auths.apply(
+                lambda auths: auths[0].cluster_ca_certificate
+            ),
         )
         self.register_outputs({"name": existing.name})

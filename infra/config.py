@@ -17,8 +17,9 @@ import dataclasses
 import ipaddress
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from infra.shapes import RDMA_NIC_COUNT, SHAPES
 
@@ -86,12 +87,8 @@ class StackConfig:
         choices=CLUSTER_MODES,
     )
     cluster_name: str = setting("GKE cluster name; empty derives `<namePrefix>-gke`.", "")
-    cluster_location: str = setting(
-        "Location of an adopted cluster; empty means `region`.", ""
-    )
-    release_channel: str = setting(
-        "GKE release channel.", "REGULAR", choices=RELEASE_CHANNELS
-    )
+    cluster_location: str = setting("Location of an adopted cluster; empty means `region`.", "")
+    release_channel: str = setting("GKE release channel.", "REGULAR", choices=RELEASE_CHANNELS)
     gke_version_prefix: str = setting(
         "GKE version prefix resolved through the engine-versions data source "
         "(for example `1.33.`); empty uses the channel's default version.",
@@ -272,9 +269,7 @@ def parse(raw: Mapping[str, Any]) -> StackConfig:
     for key, f in known.items():
         if key not in raw or raw[key] is None:
             if is_required(f):
-                problems.append(
-                    f"{key}: required, not set; run `pulumi config set {key} <value>`"
-                )
+                problems.append(f"{key}: required, not set; run `pulumi config set {key} <value>`")
             continue
         try:
             values[f.name] = _parse(f, raw[key])
@@ -316,9 +311,13 @@ def _check_choices(cfg: StackConfig, problems: list[str]) -> None:
 
 def _parse_network(key: str, text: str, problems: list[str]):
     try:
+        if "/" not in text:
+            raise ValueError("no prefix length")
         net = ipaddress.ip_network(text, strict=True)
     except ValueError:
-        problems.append(_bad(key, text, "expected an IPv4 CIDR with no host bits, like 10.0.0.0/16"))
+        problems.append(
+            _bad(key, text, "expected an IPv4 CIDR with no host bits, like 10.0.0.0/16")
+        )
         return None
     if net.version != 4:
         problems.append(_bad(key, text, "expected an IPv4 CIDR"))
@@ -355,7 +354,9 @@ def _check_networks(cfg: StackConfig, problems: list[str]) -> None:
                     "the host, pod, service, gVNIC and RDMA ranges must be disjoint"
                 )
     if not all(ipaddress.ip_network(v).is_private for v in ranges.values() if _is_cidr(v)):
-        public = [k for k, v in ranges.items() if _is_cidr(v) and not ipaddress.ip_network(v).is_private]
+        public = [
+            k for k, v in ranges.items() if _is_cidr(v) and not ipaddress.ip_network(v).is_private
+        ]
         for key in public:
             problems.append(_bad(key, ranges[key], "expected a private (RFC 1918) range"))
 
@@ -363,7 +364,7 @@ def _check_networks(cfg: StackConfig, problems: list[str]) -> None:
         if not cfg.master_authorized_cidrs:
             problems.append(
                 "masterAuthorizedCidrs: empty; list the CIDR of the machine that runs "
-                "`pulumi up` (for example `[\"203.0.113.7/32\"]`), or the control plane "
+                '`pulumi up` (for example `["203.0.113.7/32"]`), or the control plane '
                 "is unreachable"
             )
         for cidr in cfg.master_authorized_cidrs:
@@ -372,7 +373,11 @@ def _check_networks(cfg: StackConfig, problems: list[str]) -> None:
     names = cfg.pod_network_names
     if len(names) != 1 + RDMA_NIC_COUNT:
         problems.append(
-            _bad("podNetworkNames", list(names), "expected 9 names: the gVNIC network, then 8 RDMA networks")
+            _bad(
+                "podNetworkNames",
+                list(names),
+                "expected 9 names: the gVNIC network, then 8 RDMA networks",
+            )
         )
     for name in names:
         if not _K8S_NAME.match(name) or len(name) > 63:
@@ -396,7 +401,9 @@ def _check_names(cfg: StackConfig, problems: list[str]) -> None:
 
     if not _PROJECT_ID.match(cfg.project):
         problems.append(
-            _bad("project", cfg.project, "a project ID is 6-30 lowercase letters, digits or hyphens")
+            _bad(
+                "project", cfg.project, "a project ID is 6-30 lowercase letters, digits or hyphens"
+            )
         )
     if not _REGION.match(cfg.region):
         problems.append(_bad("region", cfg.region, "expected a region like us-central1"))
@@ -450,14 +457,18 @@ def _check_names(cfg: StackConfig, problems: list[str]) -> None:
             problems.append(_bad(key, value, "expected a Kubernetes name (RFC 1123 label)"))
     if cfg.gke_version_prefix and not _VERSION_PREFIX.match(cfg.gke_version_prefix):
         problems.append(
-            _bad("gkeVersionPrefix", cfg.gke_version_prefix, "expected a prefix like 1.33. or 1.33.5")
+            _bad(
+                "gkeVersionPrefix", cfg.gke_version_prefix, "expected a prefix like 1.33. or 1.33.5"
+            )
         )
     if not 1 <= cfg.system_max_nodes <= 100:
         problems.append(_bad("systemMaxNodes", cfg.system_max_nodes, "expected 1 to 100"))
     if not 100 <= cfg.gpu_boot_disk_gb <= 65536:
         problems.append(_bad("gpuBootDiskGb", cfg.gpu_boot_disk_gb, "expected 100 to 65536"))
     if not 1 <= cfg.registry_keep_versions <= 100:
-        problems.append(_bad("registryKeepVersions", cfg.registry_keep_versions, "expected 1 to 100"))
+        problems.append(
+            _bad("registryKeepVersions", cfg.registry_keep_versions, "expected 1 to 100")
+        )
 
 
 def bucket_name_problem(name: str) -> str | None:
@@ -487,11 +498,17 @@ def _check_capacity(cfg: StackConfig, problems: list[str]) -> None:
                 "your A4 reservation's name, or choose spot, flex-start or on-demand"
             )
         elif not _RESERVATION.match(cfg.reservation_name):
-            problems.append(_bad("reservationName", cfg.reservation_name, "expected a reservation name"))
+            problems.append(
+                _bad("reservationName", cfg.reservation_name, "expected a reservation name")
+            )
         if cfg.reservation_block and not _RESERVATION.match(cfg.reservation_block):
-            problems.append(_bad("reservationBlock", cfg.reservation_block, "expected a block name"))
+            problems.append(
+                _bad("reservationBlock", cfg.reservation_block, "expected a block name")
+            )
         if cfg.reservation_project and not _PROJECT_ID.match(cfg.reservation_project):
-            problems.append(_bad("reservationProject", cfg.reservation_project, "expected a project ID"))
+            problems.append(
+                _bad("reservationProject", cfg.reservation_project, "expected a project ID")
+            )
     else:
         # Spot, flex-start and on-demand VMs must not consume a reservation
         # (Cluster Toolkit gke-node-pool preconditions).
@@ -524,10 +541,16 @@ def _check_adoption(cfg: StackConfig, problems: list[str]) -> None:
         if cfg.cluster_location and not (
             _REGION.match(cfg.cluster_location) or _ZONE.match(cfg.cluster_location)
         ):
-            problems.append(_bad("clusterLocation", cfg.cluster_location, "expected a region or zone"))
+            problems.append(
+                _bad("clusterLocation", cfg.cluster_location, "expected a region or zone")
+            )
     elif cfg.cluster_location:
         problems.append(
-            _bad("clusterLocation", cfg.cluster_location, "only used with clusterMode adopt; a created cluster is in `region`")
+            _bad(
+                "clusterLocation",
+                cfg.cluster_location,
+                "only used with clusterMode adopt; a created cluster is in `region`",
+            )
         )
 
 
@@ -536,11 +559,19 @@ def _check_production(cfg: StackConfig, problems: list[str]) -> None:
         return
     if not cfg.cluster_deletion_protection and cfg.cluster_mode == "create":
         problems.append(
-            _bad("clusterDeletionProtection", False, "a production stack keeps deletion protection on")
+            _bad(
+                "clusterDeletionProtection",
+                False,
+                "a production stack keeps deletion protection on",
+            )
         )
     if cfg.bucket_on_destroy == "delete":
         problems.append(
-            _bad("bucketOnDestroy", "delete", "a production stack keeps its data: use retain or protect")
+            _bad(
+                "bucketOnDestroy",
+                "delete",
+                "a production stack keeps its data: use retain or protect",
+            )
         )
 
 

@@ -36,14 +36,18 @@ def capacity_settings(cfg: StackConfig) -> dict:
     pool: dict = {"node_count": cfg.node_count}
     auto_repair = True
     if mode == "reservation":
-        node_config["reservation_affinity"] = gcp.container.NodePoolNodeConfigReservationAffinityArgs(
-            consume_reservation_type="SPECIFIC_RESERVATION",
-            key="compute.googleapis.com/reservation-name",
-            values=[
-                reservation_path(
-                    cfg.reservation_project or cfg.project, cfg.reservation_name, cfg.reservation_block
-                )
-            ],
+        node_config["reservation_affinity"] = (
+            gcp.container.NodePoolNodeConfigReservationAffinityArgs(
+                consume_reservation_type="SPECIFIC_RESERVATION",
+                key="compute.googleapis.com/reservation-name",
+                values=[
+                    reservation_path(
+                        cfg.reservation_project or cfg.project,
+                        cfg.reservation_name,
+                        cfg.reservation_block,
+                    )
+                ],
+            )
         )
     elif mode == "spot":
         node_config["spot"] = True

@@ -74,6 +74,7 @@ class Network(pulumi.ComponentResource):
         # firewall rules are rejected on it, so none is created.
         self.rdma_network = gcp.compute.Network(
             "rdma",
+            project=cfg.project,
             name=names.rdma_network,
             auto_create_subnetworks=False,
             routing_mode="REGIONAL",
@@ -84,6 +85,7 @@ class Network(pulumi.ComponentResource):
         self.rdma_subnets = [
             gcp.compute.Subnetwork(
                 f"rdma-{index}",
+                project=cfg.project,
                 name=subnet_name,
                 region=cfg.region,
                 network=self.rdma_network.id,
@@ -91,7 +93,7 @@ class Network(pulumi.ComponentResource):
                 opts=child,
             )
             for index, (subnet_name, cidr) in enumerate(
-                zip(names.rdma_subnets, rdma_subnet_cidrs(cfg.rdma_cidr))
+                zip(names.rdma_subnets, rdma_subnet_cidrs(cfg.rdma_cidr), strict=True)
             )
         ]
         # (network, subnetwork) of each extra NIC of a GPU node, in NIC order.
@@ -120,6 +122,7 @@ class Network(pulumi.ComponentResource):
     ) -> tuple[gcp.compute.Network, gcp.compute.Subnetwork]:
         network = gcp.compute.Network(
             role,
+            project=cfg.project,
             name=network_name,
             auto_create_subnetworks=False,
             routing_mode="REGIONAL",
@@ -128,6 +131,7 @@ class Network(pulumi.ComponentResource):
         )
         subnet = gcp.compute.Subnetwork(
             role,
+            project=cfg.project,
             name=subnet_name,
             region=cfg.region,
             network=network.id,
@@ -139,6 +143,7 @@ class Network(pulumi.ComponentResource):
         )
         gcp.compute.Firewall(
             f"{role}-internal",
+            project=cfg.project,
             name=f"{network_name}-internal",
             network=network.id,
             direction="INGRESS",
@@ -154,6 +159,7 @@ class Network(pulumi.ComponentResource):
         # images (nvcr.io) and download from Hugging Face.
         router = gcp.compute.Router(
             f"{role}-router",
+            project=cfg.project,
             name=f"{network_name}-router",
             region=cfg.region,
             network=network.id,
@@ -161,6 +167,7 @@ class Network(pulumi.ComponentResource):
         )
         gcp.compute.RouterNat(
             f"{role}-nat",
+            project=cfg.project,
             name=f"{network_name}-nat",
             router=router.name,
             region=cfg.region,

@@ -80,7 +80,9 @@ class Storage(pulumi.ComponentResource):
 
         project_number = gcp.organizations.get_project_output(project_id=cfg.project).number
         self.workload_member = project_number.apply(
-            lambda number: workload_principal(number, cfg.project, cfg.namespace, cfg.service_account)
+            lambda number: workload_principal(
+                number, cfg.project, cfg.namespace, cfg.service_account
+            )
         )
         # The serving and download pods read and write objects in this bucket
         # only; GCS FUSE also reads the bucket's metadata when it mounts.

@@ -115,7 +115,9 @@ class PlanMocks(pulumi_mocks.Mocks):
             rid = f"projects/{project}/locations/{inputs.get('location')}/clusters/{inputs.get('name')}"
             state.update(
                 endpoint=computed(f"{name}.endpoint"),
-                masterAuth={"clusterCaCertificate": computed(f"{name}.masterAuth.clusterCaCertificate")},
+                masterAuth={
+                    "clusterCaCertificate": computed(f"{name}.masterAuth.clusterCaCertificate")
+                },
                 selfLink=computed(f"{name}.selfLink"),
             )
         elif typ == "gcp:container/nodePool:NodePool":
@@ -157,6 +159,15 @@ class PlanMocks(pulumi_mocks.Mocks):
                 "validMasterVersions": [version],
                 "validNodeVersions": [version],
             }
+        if token == "gcp:container/getCluster:getCluster":
+            name, location = args.args.get("name"), args.args.get("location")
+            return {
+                "id": f"projects/{args.args.get('project')}/locations/{location}/clusters/{name}",
+                "name": name,
+                "location": location,
+                "endpoint": computed(f"{name}.endpoint"),
+                "masterAuths": [{"clusterCaCertificate": computed(f"{name}.caCertificate")}],
+            }
         if token == "gcp:organizations/getClientConfig:getClientConfig":
             return {"project": "", "region": "", "zone": "", "accessToken": computed("token")}
         raise NotImplementedError(f"the plan mocks do not answer {token}; add it to plan/mocks.py")
@@ -192,7 +203,9 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
                 ignore_changes=list(request.ignoreChanges),
                 dependencies=list(request.dependencies),
                 custom_timeouts={
-                    k: getattr(timeouts, k) for k in ("create", "update", "delete") if getattr(timeouts, k)
+                    k: getattr(timeouts, k)
+                    for k in ("create", "update", "delete")
+                    if getattr(timeouts, k)
                 },
                 id=response.id,
                 state=self.resources[response.urn].state,

@@ -98,12 +98,14 @@ def run(
     secrets: dict[str, str] | None = None,
     repo: Path = REPO,
     use_stack_file: bool = True,
+    monitor: CapturingMonitor | None = None,
 ) -> PlanResult:
     """Execute `__main__.py` for `stack` under mocks and return what it registered.
 
     `overrides` and `secrets` are bare keys (`nodeCount`), applied over the
     stack file; `secrets` are passed as secret config, as `pulumi config set
-    --secret` would. A key mapped to None is removed.
+    --secret` would. A key mapped to None is removed. Pass `monitor` to see
+    what was registered when the program raises.
     """
     config, secret_keys = read_stack_file(stack, repo) if use_stack_file else ({}, [])
     for key, value in (overrides or {}).items():
@@ -120,7 +122,7 @@ def run(
         {k: _as_cli_string(v) for k, v in config.items()}, secret_keys=secret_keys
     )
     mocks = PlanMocks()
-    monitor = CapturingMonitor(mocks)
+    monitor = monitor or CapturingMonitor(mocks)
     handler = _ListHandler()
     logger = logging.getLogger(f"plan.{stack}")
     logger.handlers[:] = [handler]

@@ -1,0 +1,48 @@
+"""Shared fixtures: the real program run under mocks (see plan/runner.py)."""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import pytest
+
+from plan import runner
+from plan.mocks import Secret
+
+# A marker a leak scan can find: what tests pass as the Hugging Face token.
+HF_TOKEN_MARKER = "hf_TESTMARKER_0123456789abcdef"
+
+
+@functools.cache
+def _cached_plan(stack: str, overrides_json: str):
+    return runner.run(stack, overrides=json.loads(overrides_json))
+
+
+def plan_of(stack: str = "dev", **overrides):
+    """The program's registrations for `stack` with overrides (cached per arguments).
+
+    Results are shared between tests: treat them as read-only.
+    """
+    return _cached_plan(stack, json.dumps(overrides, sort_keys=True))
+
+
+@pytest.fixture
+def dev_plan():
+    return plan_of("dev")
+
+
+@pytest.fixture
+def prod_plan():
+    return plan_of("prod")
+
+
+def reveal(value):
+    """Inputs with secrets unwrapped, for assertions on secret values."""
+    if isinstance(value, Secret):
+        return reveal(value.reveal())
+    if isinstance(value, dict):
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value

@@ -1,0 +1,98 @@
+"""The GKE cluster and its system pool, under mocks."""
+
+from __future__ import annotations
+
+from tests.conftest import plan_of
+
+CLUSTER = "gcp:container/cluster:Cluster"
+POOL = "gcp:container/nodePool:NodePool"
+
+
+def test_cluster_is_regional_vpc_native_with_multi_networking(dev_plan):
+    c = dev_plan.one(CLUSTER).inputs
+    assert c["location"] == "us-central1"
+    assert c["removeDefaultNodePool"] is True
+    assert c["networkingMode"] == "VPC_NATIVE"
+    assert c["ipAllocationPolicy"] == {
+        "clusterSecondaryRangeName": "pods",
+        "servicesSecondaryRangeName": "services",
+    }
+    assert c["datapathProvider"] == "ADVANCED_DATAPATH"
+    assert c["enableMultiNetworking"] is True
+    assert c["network"] == dev_plan.one("gcp:compute/network:Network", "host").id
+
+
+def test_cluster_identity_storage_and_monitoring_addons(dev_plan):
+    c = dev_plan.one(CLUSTER).inputs
+    assert c["workloadIdentityConfig"] == {"workloadPool": "my-a4-project.svc.id.goog"}
+    assert c["addonsConfig"]["gcsFuseCsiDriverConfig"] == {"enabled": True}
+    assert "DCGM" in c["monitoringConfig"]["enableComponents"]
+    assert c["monitoringConfig"]["managedPrometheus"]["enabled"] is True
+    assert c["enableShieldedNodes"] is True
+
+
+def test_private_nodes_behind_an_authorized_public_endpoint(dev_plan):
+    c = dev_plan.one(CLUSTER).inputs
+    assert c["privateClusterConfig"]["enablePrivateNodes"] is True
+    assert c["privateClusterConfig"]["enablePrivateEndpoint"] is False
+    blocks = c["masterAuthorizedNetworksConfig"]["cidrBlocks"]
+    assert [b["cidrBlock"] for b in blocks] == ["203.0.113.7/32"]
+
+
+def test_version_comes_from_the_engine_versions_data_source(dev_plan):
+    c = dev_plan.one(CLUSTER).inputs
+    assert c["releaseChannel"] == {"channel": "REGULAR"}
+    assert c["minMasterVersion"].startswith("<computed:gke-version")
+    calls = [args for token, args in dev_plan.invokes if token.endswith("getEngineVersions")]
+    assert calls and calls[0]["location"] == "us-central1"
+
+
+def test_version_prefix_is_passed_to_the_data_source():
+    plan = plan_of("dev", gkeVersionPrefix="1.33.")
+    calls = [args for token, args in plan.invokes if token.endswith("getEngineVersions")]
+    assert calls[0]["versionPrefix"] == "1.33."
+    assert "1.33.*" in plan.one(CLUSTER).inputs["minMasterVersion"]
+
+
+def test_deletion_protection_follows_the_stack(dev_plan, prod_plan):
+    assert dev_plan.one(CLUSTER).inputs["deletionProtection"] is False
+    assert prod_plan.one(CLUSTER).inputs["deletionProtection"] is True
+
+
+def test_cluster_has_long_timeouts_and_ignores_fields_gke_owns(dev_plan):
+    reg = dev_plan.one(CLUSTER)
+    assert reg.custom_timeouts["create"] == "60m"
+    assert "nodeConfig" in reg.ignore_changes
+
+
+def test_system_pool_runs_non_gpu_pods_with_the_node_identity(dev_plan):
+    pool = dev_plan.one(POOL, "system").inputs
+    sa = dev_plan.one("gcp:serviceaccount/account:Account", "nodes")
+    assert pool["cluster"] == dev_plan.one(CLUSTER).id
+    assert pool["nodeConfig"]["serviceAccount"] == sa.state["email"]
+    assert pool["nodeConfig"]["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}
+    assert "guestAccelerators" not in pool["nodeConfig"]
+    assert pool["autoscaling"]["totalMinNodeCount"] >= 1
+
+
+def test_adopting_a_cluster_creates_no_cluster_network_or_system_pool():
+    plan = plan_of(
+        "dev",
+        clusterMode="adopt",
+        clusterName="their-cluster",
+        clusterLocation="us-central1-b",
+        gvnicNetworkName="their-net-1",
+        rdmaNetworkName="their-rdma",
+    )
+    assert plan.of_type(CLUSTER) == []
+    assert plan.of_type("gcp:compute/network:Network") == []
+    assert plan.of_type("gcp:compute/subnetwork:Subnetwork") == []
+    pools = plan.of_type(POOL)
+    assert [p.name for p in pools] == ["gpu"]
+    gpu = pools[0].inputs
+    assert gpu["cluster"] == "projects/my-a4-project/locations/us-central1-b/clusters/their-cluster"
+    assert gpu["location"] == "us-central1-b"
+    networks = gpu["networkConfig"]["additionalNodeNetworkConfigs"]
+    assert networks[0] == {"network": "their-net-1", "subnetwork": "their-net-1-sub"}
+    assert networks[8] == {"network": "their-rdma", "subnetwork": "their-rdma-sub-7"}
+    assert plan.outputs["clusterName"] == "their-cluster"

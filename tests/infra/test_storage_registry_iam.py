@@ -1,0 +1,130 @@
+"""Bucket, registry, service APIs and IAM, under mocks."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.identity import NODE_ROLES
+from infra.services import REQUIRED_SERVICES
+from tests.conftest import plan_of
+
+BUCKET = "gcp:storage/bucket:Bucket"
+REPO = "gcp:artifactregistry/repository:Repository"
+
+
+def test_bucket_is_regional_private_and_uniform(dev_plan):
+    bucket = dev_plan.one(BUCKET).inputs
+    assert bucket["location"] == "US-CENTRAL1"
+    assert bucket["uniformBucketLevelAccess"] is True
+    assert bucket["publicAccessPrevention"] == "enforced"
+    assert bucket["name"] == "my-a4-project-dsr1-data"
+    assert bucket["versioning"] == {"enabled": False}
+    assert bucket["softDeletePolicy"]["retentionDurationSeconds"] == 7 * 24 * 3600
+    actions = [r["action"]["type"] for r in bucket["lifecycleRules"]]
+    assert actions == ["AbortIncompleteMultipartUpload"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "force_destroy", "protect", "retain"),
+    [
+        ("delete", True, False, False),
+        ("retain", False, False, True),
+        ("protect", False, True, True),
+    ],
+)
+def test_what_destroy_does_with_the_bucket_is_a_setting(mode, force_destroy, protect, retain):
+    reg = plan_of("dev", bucketOnDestroy=mode).one(BUCKET)
+    assert reg.inputs["forceDestroy"] is force_destroy
+    assert reg.protect is protect
+    assert reg.retain_on_delete is retain
+
+
+def test_dev_deletes_its_bucket_and_prod_protects_it(dev_plan, prod_plan):
+    dev, prod = dev_plan.one(BUCKET), prod_plan.one(BUCKET)
+    assert (dev.inputs["forceDestroy"], dev.protect, dev.retain_on_delete) == (True, False, False)
+    assert (prod.inputs["forceDestroy"], prod.protect, prod.retain_on_delete) == (False, True, True)
+
+
+def test_serving_service_account_gets_object_access_to_this_bucket_only(dev_plan):
+    bindings = dev_plan.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
+    assert {b.inputs["role"] for b in bindings} == {
+        "roles/storage.objectUser",
+        "roles/storage.legacyBucketReader",
+    }
+    for binding in bindings:
+        assert binding.inputs["bucket"] == "my-a4-project-dsr1-data"
+        assert binding.inputs["member"] == (
+            "principal://iam.googleapis.com/projects/<computed:project.number>/locations/global/"
+            "workloadIdentityPools/my-a4-project.svc.id.goog/subject/ns/deepseek/sa/trtllm-serving"
+        )
+    # No project-wide storage role for the workload.
+    project_roles = {b.inputs["role"] for b in dev_plan.of_type("gcp:projects/iAMMember:IAMMember")}
+    assert not any(role.startswith("roles/storage") for role in project_roles)
+
+
+def test_namespace_and_service_account_name_come_from_config():
+    plan = plan_of("dev", namespace="llm", serviceAccount="r1")
+    member = plan.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")[0].inputs["member"]
+    assert member.endswith("/subject/ns/llm/sa/r1")
+
+
+def test_node_service_account_has_only_node_roles(dev_plan):
+    sa = dev_plan.one("gcp:serviceaccount/account:Account", "nodes")
+    bindings = dev_plan.of_type("gcp:projects/iAMMember:IAMMember")
+    assert sorted(b.inputs["role"] for b in bindings) == sorted(NODE_ROLES)
+    assert {b.inputs["member"] for b in bindings} == {sa.state["member"]}
+    reader = dev_plan.one("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember").inputs
+    assert reader["role"] == "roles/artifactregistry.reader"
+    assert reader["member"] == sa.state["member"]
+    assert reader["repository"] == "dsr1-images"
+
+
+def test_registry_is_a_regional_docker_repository_with_cleanup(dev_plan):
+    repo = dev_plan.one(REPO).inputs
+    assert repo["format"] == "DOCKER"
+    assert repo["location"] == "us-central1"
+    assert repo["repositoryId"] == "dsr1-images"
+    policies = {p["id"]: p for p in repo["cleanupPolicies"]}
+    assert policies["keep-recent"]["action"] == "KEEP"
+    assert policies["keep-recent"]["mostRecentVersions"]["keepCount"] == 5
+    assert policies["delete-old-untagged"]["condition"]["tagState"] == "UNTAGGED"
+    assert repo["cleanupPolicyDryRun"] is False
+
+
+def test_required_apis_are_enabled_and_kept_on_destroy(dev_plan):
+    services = dev_plan.of_type("gcp:projects/service:Service")
+    assert {s.inputs["service"] for s in services} == set(REQUIRED_SERVICES)
+    for needed in (
+        "container",
+        "compute",
+        "artifactregistry",
+        "cloudbuild",
+        "storage",
+        "iam",
+        "logging",
+        "monitoring",
+    ):
+        assert f"{needed}.googleapis.com" in REQUIRED_SERVICES
+    assert all(s.inputs["disableOnDestroy"] is False for s in services)
+
+
+def test_every_gcp_resource_waits_for_the_apis(dev_plan):
+    api_urns = {s.urn for s in dev_plan.of_type("gcp:projects/service:Service")}
+    for reg in dev_plan.registrations:
+        if (
+            reg.custom
+            and reg.type.startswith("gcp:")
+            and reg.type != "gcp:projects/service:Service"
+        ):
+            assert api_urns & _transitive_deps(dev_plan, reg), (
+                f"{reg.type} {reg.name} does not wait for the APIs"
+            )
+
+
+def _transitive_deps(plan, reg, seen=None):
+    seen = set() if seen is None else seen
+    for urn in reg.dependencies:
+        if urn not in seen:
+            seen.add(urn)
+            _transitive_deps(plan, plan.by_urn(urn), seen)
+    return seen

@@ -1,0 +1,199 @@
+"""The configuration module: parsing, defaults and every validation rule (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra import config
+from infra.config import ConfigError, parse
+
+BASE = {
+    "project": "my-a4-project",
+    "region": "us-central1",
+    "zone": "us-central1-b",
+    "masterAuthorizedCidrs": '["203.0.113.7/32"]',
+    "reservationName": "a4-res",
+}
+
+
+def make(**changes):
+    raw = {**BASE, **changes}
+    return parse({k: v for k, v in raw.items() if v is not None})
+
+
+def problems_of(**changes) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        make(**changes)
+    return caught.value.problems
+
+
+def test_minimal_config_gets_the_documented_defaults():
+    cfg = make()
+    assert cfg.machine_type == "a4-highgpu-8g"
+    assert cfg.shape.accelerator_type == "nvidia-b200"
+    assert cfg.shape.gpu_count == 8
+    assert cfg.node_count == 1
+    assert cfg.consumption_mode == "reservation"
+    assert cfg.bucket_on_destroy == "retain"
+    assert cfg.cluster_deletion_protection is True
+    assert cfg.master_authorized_cidrs == ("203.0.113.7/32",)
+
+
+def test_values_as_the_cli_passes_them_are_parsed():
+    cfg = make(nodeCount="3", compactPlacement="true", consumptionMode="spot", reservationName=None)
+    assert cfg.node_count == 3 and cfg.compact_placement is True
+
+
+def test_native_yaml_values_are_parsed():
+    cfg = make(nodeCount=2, clusterDeletionProtection=False, masterAuthorizedCidrs=["10.0.0.0/8"])
+    assert cfg.node_count == 2
+    assert cfg.cluster_deletion_protection is False
+    assert cfg.master_authorized_cidrs == ("10.0.0.0/8",)
+
+
+# (changes, key named in the message, words the message must contain)
+INVALID = [
+    # types
+    ({"nodeCount": "two"}, "nodeCount", "expected an integer"),
+    ({"nodeCount": True}, "nodeCount", "expected an integer"),
+    ({"compactPlacement": "yes"}, "compactPlacement", "expected true or false"),
+    ({"masterAuthorizedCidrs": "10.0.0.0/8"}, "masterAuthorizedCidrs", "list of strings"),
+    ({"masterAuthorizedCidrs": "[1, 2]"}, "masterAuthorizedCidrs", "list of strings"),
+    # required and unknown keys
+    ({"project": None}, "project", "required"),
+    ({"zone": None}, "zone", "required"),
+    ({"nodeCont": "2"}, "nodeCont", "unknown setting"),
+    ({"nodecount": "2"}, "nodecount", "did you mean nodeCount"),
+    # where
+    ({"project": "My_Project"}, "project", "project ID"),
+    ({"region": "uscentral"}, "region", "region like"),
+    ({"zone": "europe-west4-a"}, "zone", "zone of region us-central1"),
+    ({"zone": "us-central1"}, "zone", "zone of region"),
+    # names
+    ({"clusterName": "c" * 40}, "clusterName", "at most 39"),
+    ({"clusterName": "Bad_Name"}, "clusterName", "lowercase"),
+    ({"namePrefix": "9lives"}, "namePrefix", "starting with a letter"),
+    ({"namePrefix": "much-too-long-prefix"}, "namePrefix", "1-12"),
+    ({"bucketName": "My.Bucket"}, "bucketName", "lowercase"),
+    ({"bucketName": "ab"}, "bucketName", "3-63"),
+    ({"bucketName": "googlebucket"}, "bucketName", "goog"),
+    ({"bucketName": "my-google-data"}, "bucketName", "google"),
+    ({"registryName": "Images"}, "registryName", "repository ID"),
+    ({"registryName": "r" * 64}, "registryName", "up to 63"),
+    ({"rdmaNetworkName": "n" * 57}, "rdmaNetworkName", "at most 56"),
+    ({"namespace": "Deep_Seek"}, "namespace", "Kubernetes name"),
+    ({"gkeVersionPrefix": "latest"}, "gkeVersionPrefix", "prefix like"),
+    # CIDRs
+    ({"hostSubnetCidr": "192.168.0.1/18"}, "hostSubnetCidr", "no host bits"),
+    ({"podCidr": "10.4.0.0"}, "podCidr", "IPv4 CIDR"),
+    ({"podCidr": "not-a-cidr"}, "podCidr", "IPv4 CIDR"),
+    ({"serviceCidr": "10.4.0.0/20"}, "serviceCidr", "overlaps podCidr"),
+    ({"gvnicSubnetCidr": "192.168.0.0/16"}, "gvnicSubnetCidr", "overlaps hostSubnetCidr"),
+    ({"rdmaCidr": "192.168.64.0/18"}, "rdmaCidr", "overlaps gvnicSubnetCidr"),
+    ({"rdmaCidr": "172.16.0.0/27"}, "rdmaCidr", "/26 or larger"),
+    ({"podCidr": "8.8.0.0/16"}, "podCidr", "private"),
+    ({"masterAuthorizedCidrs": "[]"}, "masterAuthorizedCidrs", "pulumi up"),
+    ({"masterAuthorizedCidrs": '["1.2.3.4/33"]'}, "masterAuthorizedCidrs", "IPv4 CIDR"),
+    ({"podNetworkNames": '["gvnic-1"]'}, "podNetworkNames", "9 names"),
+    ({"podNetworkNames": '["default"' + ',"r"' * 8 + "]"}, "podNetworkNames", "unique"),
+    # machine and capacity
+    ({"machineType": "a3-highgpu-8g"}, "machineType", "a4-highgpu-8g, a3-ultragpu-8g"),
+    ({"nodeCount": "0"}, "nodeCount", "at least 1"),
+    (
+        {"nodeCount": "0", "consumptionMode": "flex-start", "reservationName": None},
+        "nodeCount",
+        "ceiling",
+    ),
+    ({"consumptionMode": "dws"}, "consumptionMode", "reservation, spot, flex-start, on-demand"),
+    ({"reservationName": None}, "reservationName", "required with consumptionMode reservation"),
+    ({"reservationName": "Res_1"}, "reservationName", "reservation name"),
+    ({"consumptionMode": "spot"}, "reservationName", "only used with consumptionMode reservation"),
+    ({"consumptionMode": "flex-start"}, "reservationName", "not flex-start"),
+    (
+        {"consumptionMode": "on-demand", "reservationName": None, "reservationBlock": "b1"},
+        "reservationBlock",
+        "only used with consumptionMode reservation",
+    ),
+    ({"compactPlacement": "true"}, "compactPlacement", "not reservation"),
+    (
+        {"compactPlacement": "true", "consumptionMode": "flex-start", "reservationName": None},
+        "compactPlacement",
+        "flex-start does not support it",
+    ),
+    ({"gpuDriverVersion": "INSTALLATION_DISABLED"}, "gpuDriverVersion", "LATEST, DEFAULT"),
+    ({"releaseChannel": "regular"}, "releaseChannel", "REGULAR"),
+    ({"gpuBootDiskGb": "50"}, "gpuBootDiskGb", "100 to 65536"),
+    # adoption
+    ({"clusterMode": "import"}, "clusterMode", "create, adopt"),
+    ({"clusterMode": "adopt"}, "clusterName", "required with clusterMode adopt"),
+    ({"clusterLocation": "us-central1"}, "clusterLocation", "only used with clusterMode adopt"),
+    # production stacks keep their data
+    (
+        {"production": "true", "clusterDeletionProtection": "false"},
+        "clusterDeletionProtection",
+        "production",
+    ),
+    ({"production": "true", "bucketOnDestroy": "delete"}, "bucketOnDestroy", "production"),
+    ({"bucketOnDestroy": "keep"}, "bucketOnDestroy", "delete, retain, protect"),
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "key", "words"), INVALID, ids=[f"{c[1]}-{i}" for i, c in enumerate(INVALID)]
+)
+def test_invalid_config_names_the_key_and_what_is_allowed(changes, key, words):
+    problems = problems_of(**changes)
+    matching = [p for p in problems if p.startswith(f"{key}:")]
+    assert matching, f"no problem names {key}: {problems}"
+    assert any(words in p for p in matching), matching
+
+
+def test_all_problems_are_reported_at_once():
+    problems = problems_of(zone="europe-west4-a", nodeCount="0", bucketName="ab")
+    assert {p.split(":")[0] for p in problems} >= {"zone", "nodeCount", "bucketName"}
+
+
+def test_the_error_message_lists_each_problem_on_its_own_line():
+    with pytest.raises(ConfigError) as caught:
+        make(zone="europe-west4-a")
+    text = str(caught.value)
+    assert "invalid stack configuration" in text
+    assert "\n  - zone: 'europe-west4-a' is not allowed" in text
+
+
+def test_adopt_mode_needs_no_authorized_cidrs_and_accepts_a_zonal_cluster():
+    cfg = make(
+        clusterMode="adopt",
+        clusterName="existing",
+        clusterLocation="us-central1-b",
+        masterAuthorizedCidrs="[]",
+    )
+    assert cfg.cluster_location == "us-central1-b"
+
+
+def test_the_sister_shape_is_known():
+    cfg = make(machineType="a3-ultragpu-8g")
+    assert cfg.shape.accelerator_type == "nvidia-h200-141gb"
+    assert cfg.shape.local_ssd_count == 32
+
+
+@pytest.mark.parametrize(
+    ("changes", "needle"),
+    [
+        ({"clusterName": "a-sixteen-chars-x"}, "advise at most 15"),
+        ({"masterAuthorizedCidrs": '["0.0.0.0/0"]'}, "internet"),
+        ({"consumptionMode": "on-demand", "reservationName": None}, "rarely available"),
+    ],
+)
+def test_advice_is_a_warning_not_an_error(changes, needle):
+    assert any(needle in w for w in config.warnings(make(**changes)))
+
+
+def test_a_short_cluster_name_gets_no_warning():
+    assert config.warnings(make()) == []
+
+
+def test_rdma_range_is_split_into_eight_equal_subnets():
+    subnets = config.rdma_subnet_cidrs("192.168.128.0/18")
+    assert subnets[0] == "192.168.128.0/21" and subnets[-1] == "192.168.184.0/21"
+    assert len(subnets) == 8
