@@ -96,7 +96,19 @@ class Cluster(pulumi.ComponentResource):
                 ),
             ),
             monitoring_config=gcp.container.ClusterMonitoringConfigArgs(
-                enable_components=["SYSTEM_COMPONENTS", "DCGM"],
+                # Cluster Toolkit's default components, plus DCGM GPU metrics.
+                enable_components=[
+                    "SYSTEM_COMPONENTS",
+                    "POD",
+                    "DAEMONSET",
+                    "DEPLOYMENT",
+                    "STATEFULSET",
+                    "STORAGE",
+                    "HPA",
+                    "CADVISOR",
+                    "KUBELET",
+                    "DCGM",
+                ],
                 managed_prometheus=gcp.container.ClusterMonitoringConfigManagedPrometheusArgs(
                     enabled=True
                 ),

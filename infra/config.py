@@ -32,14 +32,41 @@ GPU_DRIVER_VERSIONS = ("LATEST", "DEFAULT")
 BUCKET_ON_DESTROY = ("delete", "retain", "protect")
 IMAGE_BUILDERS = ("cloudbuild", "docker", "prebuilt")
 SERVICE_TYPES = ("ClusterIP", "InternalLoadBalancer")
+# Checkpoints the serving profiles are published for (workloads/profiles/).
 MODELS = ("fp8", "nvfp4")
-SERVING_PROFILES = ("latency", "throughput", "custom")
+SERVING_PROFILES = ("latency", "throughput")
+SECRET_KEYS = ("hfToken",)
 
-# GKE rejects cluster names of 40 characters or more; GPU recipes ask for
-# fewer than 16 because instance-template names are built from them.
+# The GKE API takes cluster names of "up to 40 characters" (Cluster.name in
+# the container v1 API reference); GPU recipes ask for fewer than 16 because
+# instance-template names are built from cluster and pool names.
 # Source: AI-Hypercomputer/gpu-recipes docs/configuring-environment-gke-a4-high.md.
-CLUSTER_NAME_MAX = 39
+CLUSTER_NAME_MAX = 40
 CLUSTER_NAME_ADVISED = 15
+
+
+class SecretStr:
+    """A secret setting: never shown by repr/str; `reveal()` for the one place that needs it."""
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "SecretStr([secret])"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SecretStr) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
 
 
 class ConfigError(ValueError):
@@ -59,6 +86,8 @@ def _camel(name: str) -> str:
 def setting(description: str, default: Any = dataclasses.MISSING, *, choices=None, secret=False):
     """A field of StackConfig: `default` MISSING means the key is required."""
     meta = {"description": description, "choices": choices, "secret": secret}
+    if secret:
+        return field(default_factory=lambda: SecretStr(default), metadata=meta)
     if isinstance(default, (list, tuple)):
         return field(default_factory=lambda: tuple(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -125,7 +154,9 @@ class StackConfig:
         "Project that owns a shared reservation; empty means `project`.", ""
     )
     compact_placement: bool = setting(
-        "COMPACT placement policy for the GPU nodes (spot and on-demand only).", False
+        "COMPACT placement policy for the GPU nodes (not with a reservation, whose "
+        "blocks already place them).",
+        False,
     )
     gpu_driver_version: str = setting(
         "GKE-managed NVIDIA driver; B200 needs driver 570+, which GKE 1.32 only "
@@ -183,6 +214,79 @@ class StackConfig:
         "trtllm-serving",
     )
 
+    # --- serving image -------------------------------------------------------
+    image_builder: str = setting(
+        "How the serving image is made: `cloudbuild` (Cloud Build in the project), "
+        "`docker` (local Docker, pushed to the registry) or `prebuilt` (`prebuiltImage`).",
+        "cloudbuild",
+        choices=IMAGE_BUILDERS,
+    )
+    prebuilt_image: str = setting(
+        "Image reference for imageBuilder prebuilt: a digest (`...@sha256:...`) or a pinned "
+        "tag, never `latest`.",
+        "",
+    )
+
+    # --- model and serving ----------------------------------------------
+    model: str = setting(
+        "Checkpoint: `fp8` (deepseek-ai/DeepSeek-R1-0528) or `nvfp4` (NVIDIA's FP4 "
+        "quantization of it).",
+        "fp8",
+        choices=MODELS,
+    )
+    model_revision: str = setting(
+        "Hugging Face revision (branch, tag or commit) of the checkpoint.", "main"
+    )
+    serving_profile: str = setting(
+        "NVIDIA's published trtllm-serve options for 8 GPUs: `latency` (one user) or "
+        "`throughput` (many concurrent users).",
+        "latency",
+        choices=SERVING_PROFILES,
+    )
+    serving_overrides: str = setting(
+        "YAML mapping of extra LLM API options merged over the profile "
+        '(e.g. `{"kv_cache_config": {"free_gpu_memory_fraction": 0.85}}`).',
+        "",
+    )
+    tp_size: int = setting("Tensor parallel size; tpSize x ppSize must equal the GPUs per node.", 8)
+    pp_size: int = setting("Pipeline parallel size.", 1)
+    ep_size: int = setting("MoE expert parallel size (divides tpSize x ppSize).", 8)
+    hf_token: SecretStr = setting(
+        "Hugging Face token for the weights download (optional for public checkpoints).",
+        "",
+        secret=True,
+    )
+    startup_minutes: int = setting(
+        "Budget for a cold start (weights load, kernel JIT, CUDA graphs) before the "
+        "startup probe gives up; `pulumi up` waits this long plus 10 minutes.",
+        60,
+    )
+    await_serving: bool = setting(
+        "Whether `pulumi up` waits until the server is ready (false: returns once the "
+        "Deployment is accepted).",
+        True,
+    )
+    service_type: str = setting(
+        "`ClusterIP` (reach it with kubectl port-forward) or `InternalLoadBalancer` "
+        "(an internal IP in the VPC); never public.",
+        "ClusterIP",
+        choices=SERVICE_TYPES,
+    )
+    pod_multi_network: bool = setting(
+        "Attach the gVNIC and RDMA networks to the serving pods (one node with TP8 talks "
+        "over NVLink; the extra NICs matter when NCCL crosses nodes).",
+        True,
+    )
+
+    # --- benchmark -----------------------------------------------------------
+    benchmark_enabled: bool = setting(
+        "Run the benchmark Job against the endpoint after it is ready.", False
+    )
+    benchmark_matrix: tuple[str, ...] = setting(
+        "Benchmark cases as `ISLxOSLxCONCURRENCY`.",
+        ("512x128x1", "512x128x8", "1024x256x8", "1024x1024x1", "1024x1024x64"),
+    )
+
     @property
     def shape(self):
         return SHAPES[self.machine_type]
@@ -208,7 +312,7 @@ def default_of(f: dataclasses.Field) -> Any:
 
 def type_name(f: dataclasses.Field) -> str:
     """The field's type in Pulumi.yaml terms."""
-    return {"str": "string", "int": "integer", "bool": "boolean"}.get(
+    return {"str": "string", "int": "integer", "bool": "boolean", "SecretStr": "string"}.get(
         str(f.type), "array" if str(f.type).startswith("tuple") else str(f.type)
     )
 
@@ -220,6 +324,8 @@ def type_name(f: dataclasses.Field) -> str:
 def _parse(f: dataclasses.Field, raw: Any) -> Any:
     kind = type_name(f)
     key = config_key(f)
+    if f.metadata.get("secret"):
+        return SecretStr(str(raw))
     if kind == "string":
         if isinstance(raw, (dict, list)):
             raise ValueError(f"{key}: expected a string, got {raw!r}")
@@ -252,13 +358,21 @@ def _parse(f: dataclasses.Field, raw: Any) -> Any:
     raise AssertionError(f"unhandled setting type {kind}")
 
 
-def parse(raw: Mapping[str, Any]) -> StackConfig:
+def parse(raw: Mapping[str, Any], secret_keys: frozenset[str] | None = None) -> StackConfig:
     """Build a StackConfig from config values keyed by camelCase key (no namespace).
 
+    `secret_keys` are the keys the CLI holds encrypted; a secret setting given
+    in plain text is refused (None skips that check, for pure tests).
     Raises ConfigError naming every unknown, missing or mistyped key, and every
     rule broken (see `validate`).
     """
     problems: list[str] = []
+    for key in SECRET_KEYS:
+        if secret_keys is not None and raw.get(key) and key not in secret_keys:
+            problems.append(
+                f"{key}: set in plain text; it is a secret: run "
+                f"`pulumi config rm {key}` then `pulumi config set --secret {key} <value>`"
+            )
     known = {config_key(f): f for f in config_fields()}
     for key in raw:
         if key not in known:
@@ -523,27 +637,53 @@ def _check_capacity(cfg: StackConfig, problems: list[str]) -> None:
                 )
     if cfg.reservation_block and not cfg.reservation_name and mode == "reservation":
         problems.append("reservationBlock: set, but reservationName is empty")
-    if cfg.compact_placement and mode not in ("spot", "on-demand"):
+    if cfg.compact_placement and mode == "reservation":
         problems.append(
             _bad(
                 "compactPlacement",
                 True,
-                f"COMPACT placement applies to spot and on-demand pools, not {mode} "
-                "(a reservation brings its own placement; flex-start does not support it)",
+                "not with consumptionMode reservation: a reservation places its VMs itself; "
+                "use reservationBlock to keep nodes together",
             )
         )
+    if mode == "flex-start" and _minor_below(cfg.gke_version_prefix, 33):
+        problems.append(
+            _bad(
+                "gkeVersionPrefix",
+                cfg.gke_version_prefix,
+                "flex-start node pools need GKE 1.33.0-gke.1712000 or later",
+            )
+        )
+
+
+def _minor_below(prefix: str, minor: int) -> bool:
+    """Whether a version prefix like `1.32.` names a minor version below `minor`."""
+    parts = prefix.split(".")
+    return len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < minor
 
 
 def _check_adoption(cfg: StackConfig, problems: list[str]) -> None:
     if cfg.cluster_mode == "adopt":
         if not cfg.cluster_name:
             problems.append("clusterName: required with clusterMode adopt (the existing cluster)")
-        if cfg.cluster_location and not (
-            _REGION.match(cfg.cluster_location) or _ZONE.match(cfg.cluster_location)
-        ):
+        location = cfg.cluster_location
+        if location and not (_REGION.match(location) or _ZONE.match(location)):
+            problems.append(_bad("clusterLocation", location, "expected a region or zone"))
+        elif _ZONE.match(location) and location != cfg.zone:
             problems.append(
-                _bad("clusterLocation", cfg.cluster_location, "expected a region or zone")
+                _bad(
+                    "clusterLocation",
+                    location,
+                    f"a zonal cluster can only have GPU nodes in its own zone; set zone to {location}",
+                )
             )
+        elif _REGION.match(location) and location != cfg.region:
+            problems.append(
+                _bad(
+                    "clusterLocation", location, f"expected region {cfg.region} or zone {cfg.zone}"
+                )
+            )
+
     elif cfg.cluster_location:
         problems.append(
             _bad(
@@ -575,6 +715,96 @@ def _check_production(cfg: StackConfig, problems: list[str]) -> None:
         )
 
 
+_DIGEST_REF = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+@sha256:[0-9a-f]{64}$")
+_TAG_REF = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+:([A-Za-z0-9_][A-Za-z0-9._-]{0,127})$")
+_REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
+_BENCHMARK_CASE = re.compile(r"^([1-9][0-9]*)x([1-9][0-9]*)x([1-9][0-9]*)$")
+# Options with a setting of their own: an override of them would be ambiguous.
+RESERVED_OVERRIDES = {
+    "tensor_parallel_size": "tpSize",
+    "pipeline_parallel_size": "ppSize",
+    "moe_expert_parallel_size": "epSize",
+}
+
+
+def image_reference_problem(ref: str) -> str | None:
+    """Why `ref` is not a pinned image reference, or None."""
+    if _DIGEST_REF.match(ref):
+        return None
+    tag = _TAG_REF.match(ref)
+    if not tag:
+        return "expected REGISTRY/PATH@sha256:<64 hex> or REGISTRY/PATH:TAG"
+    if tag.group(2) == "latest":
+        return "`latest` moves; pin a version tag or, better, a digest (@sha256:...)"
+    return None
+
+
+def serving_overrides(cfg: StackConfig) -> dict:
+    """`servingOverrides` parsed (validated by `validate`)."""
+    import yaml
+
+    return yaml.safe_load(cfg.serving_overrides) or {} if cfg.serving_overrides.strip() else {}
+
+
+def _check_serving(cfg: StackConfig, problems: list[str]) -> None:
+    import yaml
+
+    if cfg.image_builder == "prebuilt":
+        if not cfg.prebuilt_image:
+            problems.append("prebuiltImage: required with imageBuilder prebuilt")
+        else:
+            why = image_reference_problem(cfg.prebuilt_image)
+            if why:
+                problems.append(_bad("prebuiltImage", cfg.prebuilt_image, why))
+    elif cfg.prebuilt_image:
+        problems.append(
+            _bad(
+                "prebuiltImage",
+                cfg.prebuilt_image,
+                f"only used with imageBuilder prebuilt, not {cfg.image_builder}",
+            )
+        )
+    if not _REVISION.match(cfg.model_revision):
+        problems.append(
+            _bad("modelRevision", cfg.model_revision, "expected a branch, tag or commit")
+        )
+    gpus = cfg.shape.gpu_count
+    if cfg.tp_size < 1 or cfg.pp_size < 1 or cfg.tp_size * cfg.pp_size != gpus:
+        problems.append(
+            f"tpSize: tpSize x ppSize = {cfg.tp_size} x {cfg.pp_size} must equal the "
+            f"{gpus} GPUs of {cfg.machine_type} (one server per node)"
+        )
+    elif cfg.ep_size < 1 or (cfg.tp_size * cfg.pp_size) % cfg.ep_size:
+        problems.append(
+            _bad("epSize", cfg.ep_size, f"expected a divisor of {cfg.tp_size * cfg.pp_size}")
+        )
+    if cfg.serving_overrides.strip():
+        try:
+            overrides = yaml.safe_load(cfg.serving_overrides)
+        except yaml.YAMLError as err:
+            problems.append(
+                _bad("servingOverrides", cfg.serving_overrides, f"not valid YAML ({err.problem})")
+            )
+        else:
+            if not isinstance(overrides, dict):
+                problems.append(
+                    _bad("servingOverrides", cfg.serving_overrides, "expected a YAML mapping")
+                )
+            else:
+                for key, setting_key in RESERVED_OVERRIDES.items():
+                    if key in overrides:
+                        problems.append(_bad("servingOverrides", key, f"set {setting_key} instead"))
+    if not 10 <= cfg.startup_minutes <= 360:
+        problems.append(_bad("startupMinutes", cfg.startup_minutes, "expected 10 to 360"))
+    for case in cfg.benchmark_matrix:
+        if not _BENCHMARK_CASE.match(case):
+            problems.append(
+                _bad("benchmarkMatrix", case, "expected ISLxOSLxCONCURRENCY, like 1024x1024x8")
+            )
+    if cfg.benchmark_enabled and not cfg.benchmark_matrix:
+        problems.append("benchmarkMatrix: empty while benchmarkEnabled is true")
+
+
 def validate(cfg: StackConfig) -> None:
     """Raise ConfigError listing every rule `cfg` breaks."""
     problems: list[str] = []
@@ -584,6 +814,8 @@ def validate(cfg: StackConfig) -> None:
     _check_capacity(cfg, problems)
     _check_adoption(cfg, problems)
     _check_production(cfg, problems)
+    if cfg.machine_type in SHAPES:
+        _check_serving(cfg, problems)
     if problems:
         raise ConfigError(problems)
 
@@ -624,4 +856,5 @@ def load() -> StackConfig:
     for full_key, value in every.items():
         if full_key.startswith(prefix):
             raw[full_key[len(prefix) :]] = value
-    return parse(raw)
+    secret = frozenset(k for k in SECRET_KEYS if runtime_config.is_config_secret(prefix + k))
+    return parse(raw, secret_keys=secret)

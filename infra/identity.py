@@ -5,17 +5,12 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
-# Google's least-privilege set for node service accounts
-# (cloud.google.com/kubernetes-engine/docs/how-to/hardening-your-cluster#use_least_privilege_sa),
-# the same roles Cluster Toolkit's gke-node-pool grants. Artifact Registry read
-# access is granted on the stack's repository only (see infra/registry.py).
-NODE_ROLES = (
-    "roles/logging.logWriter",
-    "roles/monitoring.metricWriter",
-    "roles/monitoring.viewer",
-    "roles/stackdriver.resourceMetadata.writer",
-    "roles/autoscaling.metricsWriter",
-)
+# Google's minimum for node service accounts: the Kubernetes Engine Default
+# Node Service Account role (logs, metrics, resource metadata), per
+# cloud.google.com/kubernetes-engine/security/configure-node-service-accounts.
+# Artifact Registry read access is granted on the stack's repository only
+# (infra/registry.py); workloads reach the bucket through Workload Identity.
+NODE_ROLES = ("roles/container.defaultNodeServiceAccount",)
 
 
 class NodeIdentity(pulumi.ComponentResource):

@@ -70,7 +70,7 @@ INVALID = [
     ({"zone": "europe-west4-a"}, "zone", "zone of region us-central1"),
     ({"zone": "us-central1"}, "zone", "zone of region"),
     # names
-    ({"clusterName": "c" * 40}, "clusterName", "at most 39"),
+    ({"clusterName": "c" * 41}, "clusterName", "at most 40"),
     ({"clusterName": "Bad_Name"}, "clusterName", "lowercase"),
     ({"namePrefix": "9lives"}, "namePrefix", "starting with a letter"),
     ({"namePrefix": "much-too-long-prefix"}, "namePrefix", "1-12"),
@@ -114,11 +114,11 @@ INVALID = [
         "reservationBlock",
         "only used with consumptionMode reservation",
     ),
-    ({"compactPlacement": "true"}, "compactPlacement", "not reservation"),
+    ({"compactPlacement": "true"}, "compactPlacement", "not with consumptionMode reservation"),
     (
-        {"compactPlacement": "true", "consumptionMode": "flex-start", "reservationName": None},
-        "compactPlacement",
-        "flex-start does not support it",
+        {"consumptionMode": "flex-start", "reservationName": None, "gkeVersionPrefix": "1.32."},
+        "gkeVersionPrefix",
+        "1.33.0-gke.1712000",
     ),
     ({"gpuDriverVersion": "INSTALLATION_DISABLED"}, "gpuDriverVersion", "LATEST, DEFAULT"),
     ({"releaseChannel": "regular"}, "releaseChannel", "REGULAR"),
@@ -127,6 +127,40 @@ INVALID = [
     ({"clusterMode": "import"}, "clusterMode", "create, adopt"),
     ({"clusterMode": "adopt"}, "clusterName", "required with clusterMode adopt"),
     ({"clusterLocation": "us-central1"}, "clusterLocation", "only used with clusterMode adopt"),
+    (
+        {"clusterMode": "adopt", "clusterName": "c", "clusterLocation": "us-central1-a"},
+        "clusterLocation",
+        "set zone to us-central1-a",
+    ),
+    (
+        {"clusterMode": "adopt", "clusterName": "c", "clusterLocation": "us-east5"},
+        "clusterLocation",
+        "expected region us-central1",
+    ),
+    # serving
+    ({"imageBuilder": "prebuilt"}, "prebuiltImage", "required with imageBuilder prebuilt"),
+    (
+        {"imageBuilder": "prebuilt", "prebuiltImage": "nvcr.io/nvidia/x:latest"},
+        "prebuiltImage",
+        "`latest` moves",
+    ),
+    ({"imageBuilder": "prebuilt", "prebuiltImage": "trtllm"}, "prebuiltImage", "REGISTRY/PATH"),
+    (
+        {"prebuiltImage": "nvcr.io/nvidia/x:1.0"},
+        "prebuiltImage",
+        "only used with imageBuilder prebuilt",
+    ),
+    ({"model": "fp16"}, "model", "fp8, nvfp4"),
+    ({"servingProfile": "fast"}, "servingProfile", "latency, throughput"),
+    ({"tpSize": "4"}, "tpSize", "must equal the 8 GPUs"),
+    ({"tpSize": "4", "ppSize": "1"}, "tpSize", "4 x 1"),
+    ({"epSize": "3"}, "epSize", "divisor of 8"),
+    ({"servingOverrides": "a: [1"}, "servingOverrides", "not valid YAML"),
+    ({"servingOverrides": "- 1"}, "servingOverrides", "YAML mapping"),
+    ({"servingOverrides": "tensor_parallel_size: 4"}, "servingOverrides", "set tpSize instead"),
+    ({"startupMinutes": "5"}, "startupMinutes", "10 to 360"),
+    ({"benchmarkMatrix": '["1024x1024"]'}, "benchmarkMatrix", "ISLxOSLxCONCURRENCY"),
+    ({"modelRevision": "../x"}, "modelRevision", "branch, tag or commit"),
     # production stacks keep their data
     (
         {"production": "true", "clusterDeletionProtection": "false"},
@@ -171,6 +205,27 @@ def test_adopt_mode_needs_no_authorized_cidrs_and_accepts_a_zonal_cluster():
     assert cfg.cluster_location == "us-central1-b"
 
 
+def test_a_plain_text_token_is_refused_and_a_secret_one_accepted():
+    with pytest.raises(ConfigError) as caught:
+        parse({**BASE, "hfToken": "hf_abc"}, secret_keys=frozenset())
+    assert caught.value.problems[0].startswith("hfToken: set in plain text")
+    assert "hf_abc" not in str(caught.value)
+    cfg = parse({**BASE, "hfToken": "hf_abc"}, secret_keys=frozenset({"hfToken"}))
+    assert cfg.hf_token.reveal() == "hf_abc"
+    assert "hf_abc" not in repr(cfg)
+
+
+def test_pinned_images_are_accepted():
+    digest = "us-docker.pkg.dev/p/r/trtllm@sha256:" + "a" * 64
+    assert make(imageBuilder="prebuilt", prebuiltImage=digest).prebuilt_image == digest
+    assert make(imageBuilder="prebuilt", prebuiltImage="nvcr.io/nvidia/tensorrt-llm/release:1.2.0")
+
+
+def test_compact_placement_with_flex_start_is_allowed_on_a4():
+    cfg = make(consumptionMode="flex-start", reservationName=None, compactPlacement="true")
+    assert cfg.compact_placement
+
+
 def test_the_sister_shape_is_known():
     cfg = make(machineType="a3-ultragpu-8g")
     assert cfg.shape.accelerator_type == "nvidia-h200-141gb"
@@ -180,7 +235,7 @@ def test_the_sister_shape_is_known():
 @pytest.mark.parametrize(
     ("changes", "needle"),
     [
-        ({"clusterName": "a-sixteen-chars-x"}, "advise at most 15"),
+        ({"clusterName": "a-seventeen-chars"}, "advise at most 15"),
         ({"masterAuthorizedCidrs": '["0.0.0.0/0"]'}, "internet"),
         ({"consumptionMode": "on-demand", "reservationName": None}, "rarely available"),
     ],

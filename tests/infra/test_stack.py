@@ -80,8 +80,8 @@ def test_long_cluster_name_warns_but_deploys():
     ("overrides", "key"),
     [
         ({"zone": "us-east5-a"}, "zone"),
-        ({"clusterName": "x" * 40}, "clusterName"),
-        ({"consumptionMode": "flex-start"}, "compactPlacement"),
+        ({"clusterName": "x" * 41}, "clusterName"),
+        ({"consumptionMode": "reservation"}, "reservationName"),
         ({"nodeCount": 0}, "nodeCount"),
     ],
 )
