@@ -14,6 +14,7 @@ from infra import config, naming
 from infra.cluster import AdoptedCluster, Cluster
 from infra.gpu_node_pool import GpuNodePool
 from infra.identity import NodeIdentity
+from infra.image import Image
 from infra.network import Network, existing_node_networks
 from infra.registry import Registry
 from infra.services import ProjectServices
@@ -58,6 +59,16 @@ gpu_pool = GpuNodePool(
 )
 registry = Registry("registry", cfg, names.registry, nodes.account.member, apis, opts=on_gcp)
 storage = Storage("storage", cfg, names.bucket, apis, opts=on_gcp)
+image = Image(
+    "image",
+    cfg,
+    registry.path,
+    registry.repository,
+    storage.bucket,
+    names.image_builder_account,
+    apis,
+    opts=on_gcp,
+)
 
 pulumi.export("clusterName", cluster.name)
 pulumi.export("clusterLocation", cluster.location)
@@ -72,3 +83,4 @@ pulumi.export(
 pulumi.export("gpuNodePool", gpu_pool.pool.name)
 pulumi.export("bucket", storage.bucket.name)
 pulumi.export("registry", registry.path)
+pulumi.export("image", image.ref)

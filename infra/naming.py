@@ -24,6 +24,7 @@ class Names:
     registry: str
     bucket: str
     node_service_account: str
+    image_builder_account: str
     image: str
 
 
@@ -60,5 +61,6 @@ def derive(cfg) -> Names:
         bucket=cfg.bucket_name or derive_bucket_name(cfg.project, prefix),
         # Service account IDs: 6-30 characters.
         node_service_account=f"{prefix}-gpu-nodes"[:30],
+        image_builder_account=f"{prefix}-image-builder"[:30],
         image="trtllm-serve",
     )

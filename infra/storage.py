@@ -85,15 +85,14 @@ class Storage(pulumi.ComponentResource):
             )
         )
         # The serving and download pods read and write objects in this bucket
-        # only; GCS FUSE also reads the bucket's metadata when it mounts.
-        self.bindings = [
-            gcp.storage.BucketIAMMember(
-                f"workload-{role.split('.')[-1].lower()}",
-                bucket=self.bucket.name,
-                role=role,
-                member=self.workload_member,
-                opts=child,
-            )
-            for role in ("roles/storage.objectUser", "roles/storage.legacyBucketReader")
-        ]
+        # only; objectUser is all a GCS FUSE mount needs (GCS FUSE CSI driver
+        # docs/authentication.md).
+        self.binding = gcp.storage.BucketIAMMember(
+            "workload-objects",
+            bucket=self.bucket.name,
+            role="roles/storage.objectUser",
+            member=self.workload_member,
+            opts=child,
+        )
+
         self.register_outputs({"bucket": self.bucket.name, "url": self.bucket.url})

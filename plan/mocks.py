@@ -94,6 +94,9 @@ class PlanMocks(pulumi_mocks.Mocks):
 
     def __init__(self, project_number: str = "<computed:project.number>"):
         self.project_number = project_number
+        # Realistic values the mocks invent (image digests), which a plan must
+        # still show as unknown: value -> what it stands for.
+        self.invented: dict[str, str] = {}
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs):
         inputs = dict(args.inputs)
@@ -134,10 +137,16 @@ class PlanMocks(pulumi_mocks.Mocks):
                 f"{inputs.get('location')}-docker.pkg.dev/{project}/{inputs.get('repositoryId')}"
             )
         elif typ == "command:local:Command":
-            # The build command prints the pushed image's digest.
-            state["stdout"] = _fake_digest(str(inputs.get("triggers")))
-        elif typ.startswith("docker:index/image:Image"):
-            state["repoDigest"] = f"{inputs.get('imageName')}@{_fake_digest(str(inputs))}"
+            # The build command prints the pushed image's digest; a new build
+            # context (trigger) gives a new digest, as a real build would.
+            digest = _fake_digest(str(inputs.get("triggers")))
+            self.invented[digest] = f"{name}.digest"
+            state["stdout"] = digest + "\n"
+        elif typ == "docker:index/image:Image":
+            digest = _fake_digest(str(inputs))
+            self.invented[digest] = f"{name}.digest"
+            state["repoDigest"] = f"{inputs.get('imageName', '').rsplit(':', 1)[0]}@{digest}"
+
         elif typ.startswith("kubernetes:"):
             meta = inputs.get("metadata") or {}
             rid = "/".join(p for p in (meta.get("namespace"), meta.get("name")) if p) or rid

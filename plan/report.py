@@ -16,16 +16,20 @@ COMPONENT_PREFIX = "a4deepseek:"
 MAX_VALUE = 160
 
 
-def plain(value: Any) -> Any:
-    """Inputs as JSON-able data, with secrets shown as `[secret]`."""
+def plain(value: Any, invented: dict[str, str] | None = None) -> Any:
+    """Inputs as JSON-able data: secrets shown as `[secret]`, and values the
+    mocks invented (image digests) as the `<computed:...>` they stand for."""
     if isinstance(value, Secret):
         return "[secret]"
     if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items() if not k.startswith("__")}
+        return {k: plain(v, invented) for k, v in value.items() if not k.startswith("__")}
     if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
+        return [plain(v, invented) for v in value]
     if isinstance(value, float) and value.is_integer():
         return int(value)  # the engine carries every number as a float
+    if isinstance(value, str) and invented:
+        for fake, meaning in invented.items():
+            value = value.replace(fake, f"<computed:{meaning}>")
     return value
 
 
@@ -94,7 +98,7 @@ def render_text(result: PlanResult) -> str:
             if reg.type.startswith("kubernetes:"):
                 lines.append(f"      manifest: {manifest_name(reg)}")
                 continue
-            for key, value in sorted(flatten(plain(reg.inputs))):
+            for key, value in sorted(flatten(plain(reg.inputs, result.invented))):
                 if value in (None, [], {}):
                     continue
                 lines.append(f"      {key} = {_show(value)}")
@@ -103,7 +107,7 @@ def render_text(result: PlanResult) -> str:
         lines.append("")
     lines.append("Outputs:")
     for name, value in result.outputs.items():
-        lines.append(f"  {name} = {_show(plain(value))}")
+        lines.append(f"  {name} = {_show(plain(value, result.invented))}")
     if result.warnings:
         lines += ["", "Warnings:"] + [f"  ! {w}" for w in result.warnings]
     return "\n".join(lines)
@@ -127,7 +131,7 @@ def kubernetes_objects(result: PlanResult) -> list[tuple[str, dict]]:
             or reg.type == "pulumi:providers:kubernetes"
         ):
             continue
-        objects.append((manifest_name(reg), plain(reg.inputs)))
+        objects.append((manifest_name(reg), plain(reg.inputs, result.invented)))
     return objects
 
 
@@ -140,13 +144,13 @@ def to_json(result: PlanResult) -> dict[str, Any]:
                 "type": reg.type,
                 "name": reg.name,
                 "component": component_of(reg, by_urn),
-                "inputs": plain(reg.inputs),
+                "inputs": plain(reg.inputs, result.invented),
                 "options": options_of(reg),
             }
             for reg in result.registrations
             if reg.custom
         ],
-        "outputs": plain(result.outputs),
+        "outputs": plain(result.outputs, result.invented),
         "warnings": result.warnings,
     }
 

@@ -37,6 +37,8 @@ class PlanResult:
     outputs: dict[str, Any]
     messages: list[tuple[str, str]] = field(default_factory=list)
     invokes: list[tuple[str, dict]] = field(default_factory=list)
+    # Values the mocks invented that only apply would know: value -> meaning.
+    invented: dict[str, str] = field(default_factory=dict)
 
     def of_type(self, typ: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == typ]
@@ -121,8 +123,7 @@ def run(
     pulumi.runtime.set_all_config(
         {k: _as_cli_string(v) for k, v in config.items()}, secret_keys=secret_keys
     )
-    mocks = PlanMocks()
-    monitor = monitor or CapturingMonitor(mocks)
+    monitor = monitor or CapturingMonitor(PlanMocks())
     handler = _ListHandler()
     logger = logging.getLogger(f"plan.{stack}")
     logger.handlers[:] = [handler]
@@ -131,7 +132,7 @@ def run(
 
     pulumi_settings.ROOT.set(None)  # a fresh root stack for every run
     pulumi.runtime.set_mocks(
-        mocks, project=PROJECT, stack=stack, preview=False, logger=logger, monitor=monitor
+        monitor.mocks, project=PROJECT, stack=stack, preview=False, logger=logger, monitor=monitor
     )
     if str(repo) not in sys.path:
         sys.path.insert(0, str(repo))
@@ -141,7 +142,14 @@ def run(
 
     _sync_await(run_pulumi_func(program))
     outputs = _resolve_outputs(pulumi_settings.get_root_resource().outputs)
-    return PlanResult(stack, monitor.registrations, outputs, handler.records, monitor.invokes)
+    return PlanResult(
+        stack,
+        monitor.registrations,
+        outputs,
+        handler.records,
+        monitor.invokes,
+        monitor.mocks.invented,
+    )
 
 
 def _resolve_outputs(outputs: dict[str, Any]) -> dict[str, Any]:

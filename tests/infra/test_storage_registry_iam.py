@@ -46,17 +46,19 @@ def test_dev_deletes_its_bucket_and_prod_protects_it(dev_plan, prod_plan):
 
 
 def test_serving_service_account_gets_object_access_to_this_bucket_only(dev_plan):
+    principal = (
+        "principal://iam.googleapis.com/projects/<computed:project.number>/locations/global/"
+        "workloadIdentityPools/my-a4-project.svc.id.goog/subject/ns/deepseek/sa/trtllm-serving"
+    )
     bindings = dev_plan.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
-    assert {b.inputs["role"] for b in bindings} == {
-        "roles/storage.objectUser",
-        "roles/storage.legacyBucketReader",
-    }
-    for binding in bindings:
-        assert binding.inputs["bucket"] == "my-a4-project-dsr1-data"
-        assert binding.inputs["member"] == (
-            "principal://iam.googleapis.com/projects/<computed:project.number>/locations/global/"
-            "workloadIdentityPools/my-a4-project.svc.id.goog/subject/ns/deepseek/sa/trtllm-serving"
-        )
+    workload = [b.inputs for b in bindings if b.inputs["member"] == principal]
+    assert workload == [
+        {
+            "bucket": "my-a4-project-dsr1-data",
+            "role": "roles/storage.objectUser",
+            "member": principal,
+        }
+    ]
     # No project-wide storage role for the workload.
     project_roles = {b.inputs["role"] for b in dev_plan.of_type("gcp:projects/iAMMember:IAMMember")}
     assert not any(role.startswith("roles/storage") for role in project_roles)
@@ -64,16 +66,24 @@ def test_serving_service_account_gets_object_access_to_this_bucket_only(dev_plan
 
 def test_namespace_and_service_account_name_come_from_config():
     plan = plan_of("dev", namespace="llm", serviceAccount="r1")
-    member = plan.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")[0].inputs["member"]
+    member = plan.one("gcp:storage/bucketIAMMember:BucketIAMMember", "workload-objects").inputs[
+        "member"
+    ]
     assert member.endswith("/subject/ns/llm/sa/r1")
 
 
 def test_node_service_account_has_only_node_roles(dev_plan):
     sa = dev_plan.one("gcp:serviceaccount/account:Account", "nodes")
-    bindings = dev_plan.of_type("gcp:projects/iAMMember:IAMMember")
+    bindings = [
+        b
+        for b in dev_plan.of_type("gcp:projects/iAMMember:IAMMember")
+        if b.inputs["member"] == sa.state["member"]
+    ]
     assert sorted(b.inputs["role"] for b in bindings) == sorted(NODE_ROLES)
-    assert {b.inputs["member"] for b in bindings} == {sa.state["member"]}
-    reader = dev_plan.one("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember").inputs
+    reader = dev_plan.one(
+        "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember", "node-reader"
+    ).inputs
+
     assert reader["role"] == "roles/artifactregistry.reader"
     assert reader["member"] == sa.state["member"]
     assert reader["repository"] == "dsr1-images"

@@ -1,0 +1,208 @@
+"""The serving image: built from `docker/` and referenced by digest.
+
+Builders (setting `imageBuilder`):
+- `cloudbuild`: `gcloud builds submit` in the project's region, run by a
+  pulumi-command `local.Command` whose trigger is a hash of the build
+  context, so `pulumi up` rebuilds only when a file in `docker/` changes.
+  The command prints the pushed image's digest, read back as its stdout.
+- `docker`: a local build and push with pulumi-docker.
+- `prebuilt`: `prebuiltImage` as given (validated as pinned).
+
+The build waits only for the registry and its IAM, never for the cluster,
+so on a cold `pulumi up` it runs while GKE creates the cluster and node pools.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import re
+import shlex
+from pathlib import Path
+
+import pulumi
+import pulumi_command as command
+import pulumi_docker as docker
+import pulumi_gcp as gcp
+
+from infra.config import StackConfig
+
+DOCKER_DIR = Path(__file__).resolve().parent.parent / "docker"
+# Paths in the build command are relative to the project directory, where
+# Pulumi runs commands, so the command does not change with the checkout path.
+DOCKER_DIR_RELATIVE = "docker"
+IMAGE_NAME = "trtllm-serve"
+_BASE_ARG = re.compile(r"^ARG TRTLLM_BASE_IMAGE=(\S+)$", re.MULTILINE)
+
+
+def base_image(dockerfile: Path | None = None) -> str:
+    """The pinned TensorRT-LLM release image (the Dockerfile's single pin)."""
+    dockerfile = dockerfile or DOCKER_DIR / "Dockerfile"
+    match = _BASE_ARG.search(dockerfile.read_text())
+    if not match:
+        raise ValueError(f"{dockerfile} has no `ARG TRTLLM_BASE_IMAGE=...` line")
+    return match.group(1)
+
+
+def context_files(context: Path) -> list[Path]:
+    """Files `docker build` would send: all but those `.dockerignore` excludes."""
+    ignore = context / ".dockerignore"
+    patterns = []
+    if ignore.exists():
+        patterns = [
+            line.strip()
+            for line in ignore.read_text().splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
+    files = []
+    for path in sorted(p for p in context.rglob("*") if p.is_file()):
+        relative = path.relative_to(context).as_posix()
+        included = True
+        for pattern in patterns:  # later patterns win, `!` re-includes
+            negate = pattern.startswith("!")
+            if fnmatch.fnmatch(relative, pattern.lstrip("!")):
+                included = negate
+        if included:
+            files.append(path)
+    return files
+
+
+def context_hash(context: Path | None = None) -> str:
+    """A hash of the build context: names, contents and the executable bit."""
+    context = context or DOCKER_DIR
+    digest = hashlib.sha256()
+
+    for path in context_files(context):
+        digest.update(path.relative_to(context).as_posix().encode() + b"\0")
+        digest.update(b"x" if path.stat().st_mode & 0o111 else b"-")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def cloud_build_command(
+    project: str, region: str, registry: str, tag: str, staging_dir: str, service_account: str
+) -> str:
+    """The `gcloud builds submit` that builds, pushes and prints the digest."""
+    substitutions = f"_REGISTRY={registry},_IMAGE_NAME={IMAGE_NAME},_TAG={tag}"
+    args = [
+        "gcloud",
+        "builds",
+        "submit",
+        DOCKER_DIR_RELATIVE,
+        f"--project={project}",
+        f"--region={region}",
+        f"--config={DOCKER_DIR_RELATIVE}/cloudbuild.yaml",
+        f"--substitutions={substitutions}",
+        f"--gcs-source-staging-dir={staging_dir}",
+        f"--service-account={service_account}",
+        "--format=value(results.images[0].digest)",
+        "--quiet",
+    ]
+    return shlex.join(args)
+
+
+class Image(pulumi.ComponentResource):
+    """The serving image; `self.ref` is `<registry>/trtllm-serve@sha256:...`."""
+
+    def __init__(
+        self,
+        name: str,
+        cfg: StackConfig,
+        registry_path: pulumi.Output[str],
+        repository: gcp.artifactregistry.Repository,
+        bucket: gcp.storage.Bucket,
+        builder_account_id: str,
+        depends_on: list[pulumi.Resource],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("a4deepseek:infra:Image", name, None, opts)
+        self.base_image = base_image()
+        self.context_hash = context_hash()
+        tag = self.context_hash[:16]
+        child = pulumi.ResourceOptions(parent=self, depends_on=depends_on)
+
+        if cfg.image_builder == "prebuilt":
+            self.ref = pulumi.Output.from_input(cfg.prebuilt_image)
+        elif cfg.image_builder == "docker":
+            self.ref = self._docker_build(cfg, registry_path, tag, child)
+        else:
+            self.ref = self._cloud_build(
+                cfg, registry_path, repository, bucket, builder_account_id, tag, child
+            )
+        self.register_outputs({"ref": self.ref, "baseImage": self.base_image})
+
+    def _cloud_build(self, cfg, registry_path, repository, bucket, account_id, tag, child):
+        # Cloud Build runs as a dedicated account that may push to this
+        # repository, read its staged source, and write build logs.
+        builder = gcp.serviceaccount.Account(
+            "image-builder",
+            project=cfg.project,
+            account_id=account_id,
+            display_name="Builds the TensorRT-LLM serving image",
+            opts=child,
+        )
+        grants = [
+            gcp.artifactregistry.RepositoryIamMember(
+                "builder-push",
+                project=cfg.project,
+                location=cfg.region,
+                repository=repository.repository_id,
+                role="roles/artifactregistry.writer",
+                member=builder.member,
+                opts=child,
+            ),
+            gcp.storage.BucketIAMMember(
+                "builder-source",
+                bucket=bucket.name,
+                role="roles/storage.objectViewer",
+                member=builder.member,
+                opts=child,
+            ),
+            gcp.projects.IAMMember(
+                "builder-logs",
+                project=cfg.project,
+                role="roles/logging.logWriter",
+                member=builder.member,
+                opts=child,
+            ),
+        ]
+        build_command = pulumi.Output.all(registry_path, bucket.name, builder.id).apply(
+            lambda args: cloud_build_command(
+                cfg.project, cfg.region, args[0], tag, f"gs://{args[1]}/cloudbuild/source", args[2]
+            )
+        )
+        build = command.local.Command(
+            "cloud-build",
+            create=build_command,
+            # Runs again (a new image) only when the build context changes.
+            triggers=[self.context_hash],
+            opts=pulumi.ResourceOptions.merge(
+                child,
+                pulumi.ResourceOptions(
+                    depends_on=[*grants, repository],
+                    custom_timeouts=pulumi.CustomTimeouts(create="130m"),
+                ),
+            ),
+        )
+        return pulumi.Output.concat(registry_path, f"/{IMAGE_NAME}@", build.stdout.apply(str.strip))
+
+    def _docker_build(self, cfg, registry_path, tag, child):
+        token = gcp.organizations.get_client_config_output(
+            opts=pulumi.InvokeOutputOptions(parent=self)
+        )
+        image = docker.Image(
+            "docker-build",
+            image_name=pulumi.Output.concat(registry_path, f"/{IMAGE_NAME}:{tag}"),
+            build=docker.DockerBuildArgs(
+                context=DOCKER_DIR_RELATIVE,
+                dockerfile=f"{DOCKER_DIR_RELATIVE}/Dockerfile",
+                platform="linux/amd64",
+            ),
+            registry=docker.RegistryArgs(
+                server=f"{cfg.region}-docker.pkg.dev",
+                username="oauth2accesstoken",
+                password=pulumi.Output.secret(token.access_token),
+            ),
+            opts=child,
+        )
+        return image.repo_digest

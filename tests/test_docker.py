@@ -1,0 +1,112 @@
+"""The build context: Dockerfile, build config and scripts, checked by their own tools."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from dockerfile_parse import DockerfileParser
+
+from infra import image
+
+REPO = Path(__file__).resolve().parent.parent
+TOOLS = Path(sys.executable).parent
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name, path=str(TOOLS)) or shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed; it comes from requirements-dev.txt")
+    return path
+
+
+def shell_scripts() -> list[Path]:
+    scripts = [p for p in REPO.rglob("*.sh") if ".venv" not in p.parts]
+    scripts += [REPO / ".ci" / "run"]
+    return sorted(scripts)
+
+
+def test_the_base_image_is_nvidia_tensorrt_llm_pinned_by_version():
+    parser = DockerfileParser(path=str(image.DOCKER_DIR / "Dockerfile"))
+    base = image.base_image()
+    assert parser.baseimage == base  # FROM uses the one ARG
+    repository, tag = base.rsplit(":", 1)
+    assert repository == "nvcr.io/nvidia/tensorrt-llm/release"
+    assert tag != "latest" and tag[0].isdigit()
+
+
+def test_the_dockerfile_adds_only_pinned_packages_and_no_secrets():
+    parser = DockerfileParser(path=str(image.DOCKER_DIR / "Dockerfile"))
+    for instruction in parser.structure:
+        value = instruction["value"]
+        if instruction["instruction"] == "RUN" and "pip install" in value:
+            packages = [
+                w
+                for w in value.split()
+                if not w.startswith("-") and w not in ("python3", "pip", "install")
+            ]
+            assert all("==" in p for p in packages), f"unpinned: {value}"
+        assert "TOKEN" not in value.upper() or instruction["instruction"] == "COMMENT"
+        assert instruction["instruction"] not in ("ADD",), "COPY only: no remote URLs in the build"
+
+
+def test_every_file_the_dockerfile_copies_is_in_the_build_context():
+    parser = DockerfileParser(path=str(image.DOCKER_DIR / "Dockerfile"))
+    sent = {p.name for p in image.context_files(image.DOCKER_DIR)}
+    copied = [i["value"].split()[0] for i in parser.structure if i["instruction"] == "COPY"]
+    assert copied and set(copied) <= sent
+
+
+def test_hadolint_passes_on_the_dockerfile():
+    done = subprocess.run(
+        [tool("hadolint"), str(image.DOCKER_DIR / "Dockerfile")], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("script", shell_scripts(), ids=lambda p: str(p.relative_to(REPO)))
+def test_shellcheck_passes_on_every_shell_script(script):
+    done = subprocess.run(
+        [tool("shellcheck"), "--severity=style", str(script)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_shell_scripts_are_executable():
+    for script in shell_scripts():
+        assert os.access(script, os.X_OK), script
+
+
+def test_cloud_build_config_pushes_the_substituted_image_with_room_for_the_base():
+    build = yaml.safe_load((image.DOCKER_DIR / "cloudbuild.yaml").read_text())
+    assert set(build["substitutions"]) == {"_REGISTRY", "_IMAGE_NAME", "_TAG"}
+    target = "${_REGISTRY}/${_IMAGE_NAME}:${_TAG}"
+    assert build["images"] == [target]
+    assert f"--tag={target}" in build["steps"][0]["args"]
+    assert ":" in build["steps"][0]["name"] and not build["steps"][0]["name"].endswith(":latest")
+    assert build["options"]["diskSizeGb"] >= 200
+    assert build["options"]["machineType"].startswith("E2_HIGHCPU")
+    assert build["timeout"].endswith("s") and int(build["timeout"][:-1]) >= 3600
+
+
+def test_context_hash_follows_content_names_and_mode_but_not_ignored_files(tmp_path):
+    context = tmp_path / "docker"
+    shutil.copytree(image.DOCKER_DIR, context)
+    first = image.context_hash(context)
+    assert image.context_hash(context) == first
+    (context / "notes.txt").write_text("not sent: .dockerignore excludes it\n")
+    assert image.context_hash(context) == first
+    os.utime(context / "serve.sh", (0, 0))
+    assert image.context_hash(context) == first
+    (context / "serve.sh").chmod(0o644)
+    assert image.context_hash(context) != first
+    (context / "serve.sh").chmod(0o755)
+    assert image.context_hash(context) == first
+    text = (context / "fetch_weights.py").read_text()
+    (context / "fetch_weights.py").write_text(text + "\n")
+    assert image.context_hash(context) != first
