@@ -1,10 +1,11 @@
 """DeepSeek-R1 on TensorRT-LLM, on a GKE A4 High node pool: the composition root.
 
 project services
-  ├─ network (host, gVNIC, RDMA VPCs) ─┐
-  ├─ node identity ────────────────────┼─ cluster + system pool ─ GPU node pool
-  ├─ registry ─ image                  │
-  └─ storage (bucket, workload IAM)    │
+  |- node identity ---------------------.
+  |- network (host, gVNIC, RDMA VPCs) --+-- cluster + system pool --+-- GPU node pool --.
+  |- registry -- image (Cloud Build) ---|---------------------------|-------------------+
+  '- storage (bucket, workload IAM) ----'                           |                   |
+                                      namespace, pod networks, weights Job -------------+-- serving
 """
 
 import pulumi
@@ -19,12 +20,18 @@ from infra.network import Network, existing_node_networks
 from infra.registry import Registry
 from infra.services import ProjectServices
 from infra.storage import Storage
+from workloads import kubernetes
+from workloads.namespace import Namespace
+from workloads.networks import PodNetworks
+from workloads.serving import Serving
+from workloads.weights import Weights
 
 cfg = config.load()
 for advice in config.warnings(cfg):
     pulumi.log.warn(advice)
 names = naming.derive(cfg)
 
+# --- Google Cloud -------------------------------------------------------------
 gcp_provider = gcp.Provider(
     "gcp",
     project=cfg.project,
@@ -36,15 +43,15 @@ on_gcp = pulumi.ResourceOptions(providers=[gcp_provider])
 
 services = ProjectServices("services", cfg.project, opts=on_gcp)
 apis = services.enabled
-
 nodes = NodeIdentity("node-identity", cfg.project, names.node_service_account, apis, opts=on_gcp)
 
 if cfg.cluster_mode == "create":
     network = Network("network", cfg, names, apis, opts=on_gcp)
-    cluster = Cluster("cluster", cfg, names, network, nodes.email, apis, opts=on_gcp).ref
+    created = Cluster("cluster", cfg, names, network, nodes.email, apis, opts=on_gcp)
+    cluster, system_pool = created.ref, [created.system_pool]
     node_networks = network.node_networks
 else:
-    cluster = AdoptedCluster("cluster", cfg, names, opts=on_gcp).ref
+    cluster, system_pool = AdoptedCluster("cluster", cfg, names, opts=on_gcp).ref, []
     node_networks = existing_node_networks(names)
 
 gpu_pool = GpuNodePool(
@@ -70,6 +77,37 @@ image = Image(
     opts=on_gcp,
 )
 
+# --- Kubernetes ---------------------------------------------------------------
+on_k8s = pulumi.ResourceOptions(providers=[kubernetes.provider(cluster)])
+namespace = Namespace("namespace", cfg, opts=on_k8s)
+pod_networks = []
+if cfg.cluster_mode == "create":
+    # An adopted cluster brings its own Network objects (podNetworkNames).
+    pod_networks = PodNetworks(
+        "pod-networks", names, cfg.pod_network_names, system_pool, opts=on_k8s
+    ).networks
+weights = Weights(
+    "weights",
+    cfg,
+    names,
+    namespace,
+    image.ref,
+    storage.bucket.name,
+    depends_on=[storage.binding, *system_pool],
+    opts=on_k8s,
+)
+serving = Serving(
+    "serving",
+    cfg,
+    names,
+    namespace,
+    image.ref,
+    storage.bucket.name,
+    depends_on=[gpu_pool.pool, storage.binding, *pod_networks],
+    opts=on_k8s,
+)
+
+# --- What a user needs next --------------------------------------------------
 pulumi.export("clusterName", cluster.name)
 pulumi.export("clusterLocation", cluster.location)
 pulumi.export(
@@ -84,3 +122,11 @@ pulumi.export("gpuNodePool", gpu_pool.pool.name)
 pulumi.export("bucket", storage.bucket.name)
 pulumi.export("registry", registry.path)
 pulumi.export("image", image.ref)
+pulumi.export("namespace", cfg.namespace)
+pulumi.export("service", serving.app_name)
+pulumi.export("model", serving.model)
+pulumi.export(
+    "portForward", f"kubectl -n {cfg.namespace} port-forward svc/{serving.app_name} 8000:8000"
+)
+pulumi.export("logs", f"kubectl -n {cfg.namespace} logs -f deployment/{serving.app_name}")
+pulumi.export("curlExample", serving.curl_example)

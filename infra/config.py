@@ -229,8 +229,8 @@ class StackConfig:
 
     # --- model and serving ----------------------------------------------
     model: str = setting(
-        "Checkpoint: `fp8` (deepseek-ai/DeepSeek-R1-0528) or `nvfp4` (NVIDIA's FP4 "
-        "quantization of it).",
+        "Checkpoint: `fp8` (deepseek-ai/DeepSeek-R1-0528) or `nvfp4` "
+        "(nvidia/DeepSeek-R1-0528-FP4-v2, NVIDIA's FP4 quantization of it).",
         "fp8",
         choices=MODELS,
     )
@@ -256,9 +256,14 @@ class StackConfig:
         "",
         secret=True,
     )
+    weights_minutes: int = setting(
+        "Budget for the one-time checkpoint download into the bucket (the weights Job's "
+        "deadline; serving pods wait this long for it).",
+        180,
+    )
     startup_minutes: int = setting(
         "Budget for a cold start (weights load, kernel JIT, CUDA graphs) before the "
-        "startup probe gives up; `pulumi up` waits this long plus 10 minutes.",
+        "startup probe gives up; `pulumi up` waits for the weights, then this long.",
         60,
     )
     await_serving: bool = setting(
@@ -794,6 +799,8 @@ def _check_serving(cfg: StackConfig, problems: list[str]) -> None:
                 for key, setting_key in RESERVED_OVERRIDES.items():
                     if key in overrides:
                         problems.append(_bad("servingOverrides", key, f"set {setting_key} instead"))
+    if not 30 <= cfg.weights_minutes <= 1440:
+        problems.append(_bad("weightsMinutes", cfg.weights_minutes, "expected 30 to 1440"))
     if not 10 <= cfg.startup_minutes <= 360:
         problems.append(_bad("startupMinutes", cfg.startup_minutes, "expected 10 to 360"))
     for case in cfg.benchmark_matrix:

@@ -167,6 +167,8 @@ def write(result: PlanResult, out: Path) -> list[Path]:
     if objects:
         (out / "manifests").mkdir()
         for name, obj in objects:
-            (out / name).write_text(yaml.safe_dump(obj, sort_keys=False))
+            head = {k: obj[k] for k in ("apiVersion", "kind", "metadata") if k in obj}
+            ordered = {**head, **{k: v for k, v in obj.items() if k not in head}}
+            (out / name).write_text(yaml.safe_dump(ordered, sort_keys=False))
         written.append(out / "manifests")
     return written

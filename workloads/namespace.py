@@ -1,0 +1,61 @@
+"""The workload's namespace, Kubernetes service account and Hugging Face token."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.config import StackConfig
+
+HF_SECRET_KEY = "hf_api_token"
+LABELS = {"app.kubernetes.io/part-of": "deepseek-r1-trtllm"}
+
+
+class Namespace(pulumi.ComponentResource):
+    def __init__(self, name: str, cfg: StackConfig, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("a4deepseek:workloads:Namespace", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.namespace = k8s.core.v1.Namespace(
+            "namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=cfg.namespace, labels=LABELS),
+            opts=child,
+        )
+        self.name = self.namespace.metadata.name
+        # Bucket access is granted to this account's Workload Identity
+        # principal (infra/storage.py): no Google service account key anywhere.
+        self.service_account = k8s.core.v1.ServiceAccount(
+            "serving",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=cfg.service_account, namespace=self.name, labels=LABELS
+            ),
+            opts=child,
+        )
+        self.hf_secret_name: str | None = None
+        if cfg.hf_token:
+            self.hf_secret_name = "hf-secret"
+            # The only place the token exists outside Pulumi's encrypted state;
+            # pods read it by reference (secretKeyRef).
+            k8s.core.v1.Secret(
+                "hf-token",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=self.hf_secret_name, namespace=self.name, labels=LABELS
+                ),
+                type="Opaque",
+                string_data={HF_SECRET_KEY: pulumi.Output.secret(cfg.hf_token.reveal())},
+                opts=child,
+            )
+        self.register_outputs({"namespace": self.name})
+
+    def hf_token_env(self) -> list[k8s.core.v1.EnvVarArgs]:
+        if self.hf_secret_name is None:
+            return []
+        return [
+            k8s.core.v1.EnvVarArgs(
+                name="HF_TOKEN",
+                value_from=k8s.core.v1.EnvVarSourceArgs(
+                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
+                        name=self.hf_secret_name, key=HF_SECRET_KEY
+                    )
+                ),
+            )
+        ]

@@ -1,0 +1,80 @@
+"""What the TensorRT-LLM server is started with (pure functions).
+
+The extra LLM API options come from a serving profile in `profiles/`, each a
+copy of NVIDIA's published configuration for DeepSeek-R1 on 8x B200 (the file
+header names its source), with the stack's parallel sizes and the user's
+`servingOverrides` applied on top.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+from infra.config import StackConfig, serving_overrides
+
+PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
+SERVER_PORT = 8000
+OPTIONS_MOUNT = "/etc/trtllm"
+OPTIONS_FILE = "extra-llm-api-options.yaml"
+MODEL_ROOT = "/models"
+
+# Hugging Face repositories of the checkpoints (`model` setting).
+CHECKPOINTS = {
+    "fp8": "deepseek-ai/DeepSeek-R1-0528",
+    # NVIDIA's config database is keyed on the -v2 FP4 repository.
+    "nvfp4": "nvidia/DeepSeek-R1-0528-FP4-v2",
+}
+
+
+def checkpoint(cfg: StackConfig) -> str:
+    return CHECKPOINTS[cfg.model]
+
+
+def profile_path(model: str, profile: str) -> Path:
+    return PROFILES_DIR / f"{model}-{profile}.yaml"
+
+
+def load_profile(model: str, profile: str) -> dict:
+    return yaml.safe_load(profile_path(model, profile).read_text())
+
+
+def deep_merge(base: dict, extra: dict) -> dict:
+    """`extra` over `base`, merging nested mappings key by key."""
+    merged = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def llm_options(cfg: StackConfig) -> dict:
+    """The extra LLM API options file the server reads."""
+    options = load_profile(cfg.model, cfg.serving_profile)
+    options["tensor_parallel_size"] = cfg.tp_size
+    options["pipeline_parallel_size"] = cfg.pp_size
+    options["moe_expert_parallel_size"] = cfg.ep_size
+    return deep_merge(options, serving_overrides(cfg))
+
+
+def llm_options_yaml(cfg: StackConfig) -> str:
+    return yaml.safe_dump(llm_options(cfg), sort_keys=True)
+
+
+def server_args(cfg: StackConfig) -> list[str]:
+    """Arguments after `trtllm-serve <model>` (the image's serve.sh adds the model)."""
+    return [
+        "--host=0.0.0.0",  # the default, localhost, is unreachable from outside the pod
+        f"--port={SERVER_PORT}",
+        "--backend=pytorch",
+        f"--tp_size={cfg.tp_size}",
+        f"--pp_size={cfg.pp_size}",
+        f"--ep_size={cfg.ep_size}",
+        "--trust_remote_code",
+        "--reasoning_parser=deepseek-r1",
+        f"--extra_llm_api_options={OPTIONS_MOUNT}/{OPTIONS_FILE}",
+    ]

@@ -1,0 +1,84 @@
+"""Pieces of pod specs shared by the serving, weights and benchmark workloads (pure)."""
+
+from __future__ import annotations
+
+import json
+
+import pulumi_kubernetes as k8s
+
+GCSFUSE_DRIVER = "gcsfuse.csi.storage.gke.io"
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+def network_annotations(pod_network_names: tuple[str, ...]) -> dict[str, str]:
+    """Attach the node's extra NICs to the pod: eth0 on the default pod network,
+    then eth1.. on the gVNIC and RDMA `Network` objects, in NIC order."""
+    interfaces = [{"interfaceName": "eth0", "network": "default"}] + [
+        {"interfaceName": f"eth{index}", "network": name}
+        for index, name in enumerate(pod_network_names, start=1)
+    ]
+    return {
+        "networking.gke.io/default-interface": "eth0",
+        "networking.gke.io/interfaces": json.dumps(interfaces, separators=(",", ":")),
+    }
+
+
+def gcsfuse_annotations() -> dict[str, str]:
+    """Inject the GCS FUSE sidecar; lift its default CPU, memory and disk
+    limits, which throttle multi-hundred-GB reads (GCS FUSE CSI driver docs)."""
+    return {
+        "gke-gcsfuse/volumes": "true",
+        "gke-gcsfuse/cpu-limit": "0",
+        "gke-gcsfuse/memory-limit": "0",
+        "gke-gcsfuse/ephemeral-storage-limit": "0",
+    }
+
+
+# Mount options for reading the checkpoint: the file cache (on the node's
+# local SSD, where GKE puts ephemeral storage) with parallel downloads fills
+# each shard with many concurrent range reads. Values as in GPU recipes' A4
+# serving charts; see the gcsfuse file-cache documentation.
+READ_MOUNT_OPTIONS = (
+    "implicit-dirs",
+    "file-cache:enable-parallel-downloads:true",
+    "file-cache:parallel-downloads-per-file:100",
+    "file-cache:max-parallel-downloads:-1",
+    "file-cache:download-chunk-size-mb:50",
+    "file-cache:max-size-mb:-1",
+)
+WRITE_MOUNT_OPTIONS = ("implicit-dirs",)
+
+
+def gcsfuse_volume(
+    name: str, bucket: str, only_dir: str, read_only: bool
+) -> k8s.core.v1.VolumeArgs:
+    options = READ_MOUNT_OPTIONS if read_only else WRITE_MOUNT_OPTIONS
+    attributes = {
+        "bucketName": bucket,
+        "mountOptions": ",".join((f"only-dir={only_dir}", *options)),
+    }
+    if read_only:
+        attributes["fileCacheCapacity"] = "-1"
+        attributes["fileCacheForRangeRead"] = "true"
+    return k8s.core.v1.VolumeArgs(
+        name=name,
+        csi=k8s.core.v1.CSIVolumeSourceArgs(
+            driver=GCSFUSE_DRIVER, read_only=read_only, volume_attributes=attributes
+        ),
+    )
+
+
+def gpu_tolerations() -> list[k8s.core.v1.TolerationArgs]:
+    # GKE taints GPU nodes nvidia.com/gpu=present:NoSchedule.
+    return [k8s.core.v1.TolerationArgs(key=GPU_RESOURCE, operator="Exists", effect="NoSchedule")]
+
+
+def node_pool_selector(pool: str) -> dict[str, str]:
+    return {"cloud.google.com/gke-nodepool": pool}
+
+
+def restricted_security_context() -> k8s.core.v1.SecurityContextArgs:
+    return k8s.core.v1.SecurityContextArgs(
+        allow_privilege_escalation=False,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+    )

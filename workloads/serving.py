@@ -1,0 +1,264 @@
+"""The TensorRT-LLM server: one 8-GPU pod per GPU node, behind a private Service."""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.config import StackConfig
+from infra.naming import Names
+from workloads import options, pod
+from workloads.namespace import LABELS, Namespace
+from workloads.weights import MODELS_DIR, await_annotations, weights_env
+
+SERVER_NAME = "trtllm-serve"
+JIT_CACHE_DIR = "cache/deepgemm"  # bucket folder kept across pods and nodes
+HEALTH_PATH = "/health"  # 200 once the model is loaded and warmed up, 503 before
+METRICS_PATH = "/prometheus/metrics"
+
+
+def probes(cfg: StackConfig) -> dict[str, k8s.core.v1.ProbeArgs]:
+    """Startup gets the cold-start budget; after it, readiness and liveness
+    watch /health (503 while the engine is unavailable)."""
+
+    def http(period: int, failures: int) -> k8s.core.v1.ProbeArgs:
+        return k8s.core.v1.ProbeArgs(
+            http_get=k8s.core.v1.HTTPGetActionArgs(path=HEALTH_PATH, port=options.SERVER_PORT),
+            period_seconds=period,
+            timeout_seconds=5,
+            failure_threshold=failures,
+        )
+
+    return {
+        "startup_probe": http(10, cfg.startup_minutes * 6),
+        "readiness_probe": http(10, 3),
+        "liveness_probe": http(30, 5),
+    }
+
+
+def server_resources(cfg: StackConfig) -> k8s.core.v1.ResourceRequirementsArgs:
+    shape = cfg.shape
+    gpus = str(shape.gpu_count)
+    return k8s.core.v1.ResourceRequirementsArgs(
+        requests={
+            "cpu": str(shape.server_cpu),
+            "memory": f"{shape.server_memory_gi}Gi",
+            pod.GPU_RESOURCE: gpus,
+        },
+        limits={"memory": f"{shape.server_memory_limit_gi}Gi", pod.GPU_RESOURCE: gpus},
+    )
+
+
+def shm_size_gi(cfg: StackConfig) -> int:
+    """/dev/shm for the eight ranks' inter-process buffers; it counts against
+    the pod's memory. GPU recipes' A4 chart uses 250Gi."""
+    return 250
+
+
+def server_env(cfg: StackConfig) -> list[k8s.core.v1.EnvVarArgs]:
+    return [
+        *weights_env(cfg),
+        # The weights are local (the bucket); never fall back to the hub.
+        k8s.core.v1.EnvVarArgs(name="HF_HUB_OFFLINE", value="1"),
+        k8s.core.v1.EnvVarArgs(name="WEIGHTS_WAIT_SECONDS", value=str(cfg.weights_minutes * 60)),
+        # DeepGEMM JIT kernels compiled at start-up are kept in the bucket so a
+        # restarted pod, on any node, loads them instead of compiling again.
+        k8s.core.v1.EnvVarArgs(name="TRTLLM_DG_JIT_DUMP_CUBIN", value="1"),
+        k8s.core.v1.EnvVarArgs(name="TRTLLM_DG_CACHE_DIR", value="/jit-cache"),
+    ]
+
+
+class Serving(pulumi.ComponentResource):
+    def __init__(
+        self,
+        name: str,
+        cfg: StackConfig,
+        names: Names,
+        namespace: Namespace,
+        image: pulumi.Input[str],
+        bucket: pulumi.Input[str],
+        depends_on: list[pulumi.Resource],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("a4deepseek:workloads:Serving", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.app_name = f"{cfg.name_prefix}-{SERVER_NAME}"
+        labels = {
+            **LABELS,
+            "app.kubernetes.io/name": SERVER_NAME,
+            "app.kubernetes.io/instance": self.app_name,
+        }
+        model = options.checkpoint(cfg)
+
+        self.config_map = k8s.core.v1.ConfigMap(
+            "llm-options",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{self.app_name}-options", namespace=namespace.name, labels=labels
+            ),
+            data={options.OPTIONS_FILE: options.llm_options_yaml(cfg)},
+            opts=child,
+        )
+
+        annotations = {**pod.gcsfuse_annotations()}
+        if cfg.pod_multi_network:
+            annotations.update(pod.network_annotations(cfg.pod_network_names))
+
+        volume_mounts = [
+            k8s.core.v1.VolumeMountArgs(
+                name="models", mount_path=options.MODEL_ROOT, read_only=True
+            ),
+            k8s.core.v1.VolumeMountArgs(name="jit-cache", mount_path="/jit-cache"),
+            k8s.core.v1.VolumeMountArgs(
+                name="options", mount_path=options.OPTIONS_MOUNT, read_only=True
+            ),
+            k8s.core.v1.VolumeMountArgs(name="dshm", mount_path="/dev/shm"),
+        ]
+        server = k8s.core.v1.ContainerArgs(
+            name="server",
+            image=image,
+            # The image's entrypoint (docker/serve.sh) runs `trtllm-serve $MODEL_ID`.
+            args=options.server_args(cfg),
+            env=server_env(cfg),
+            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=options.SERVER_PORT)],
+            resources=server_resources(cfg),
+            volume_mounts=volume_mounts,
+            **probes(cfg),
+        )
+        # Serving pods wait here, not in the probed container, until the
+        # weights Job has marked the checkpoint complete.
+        wait_for_weights = k8s.core.v1.ContainerArgs(
+            name="wait-for-weights",
+            image=image,
+            command=["/opt/deepseek/serve.sh", "--wait-for-weights"],
+            env=server_env(cfg),
+            resources=k8s.core.v1.ResourceRequirementsArgs(
+                requests={"cpu": "100m", "memory": "128Mi"}, limits={"memory": "128Mi"}
+            ),
+            volume_mounts=volume_mounts[:1],
+            security_context=pod.restricted_security_context(),
+        )
+        self.deployment = k8s.apps.v1.Deployment(
+            "server",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=self.app_name,
+                namespace=namespace.name,
+                labels=labels,
+                annotations=await_annotations(cfg),
+            ),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                # One 8-GPU server per GPU node: adding nodes scales out.
+                replicas=cfg.node_count,
+                # A second 8-GPU pod cannot surge onto the pool: replace in place.
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations=annotations),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name=namespace.service_account.metadata.name,
+                        node_selector=pod.node_pool_selector(names.gpu_pool),
+                        tolerations=pod.gpu_tolerations(),
+                        termination_grace_period_seconds=60,
+                        init_containers=[wait_for_weights],
+                        containers=[server],
+                        volumes=[
+                            pod.gcsfuse_volume("models", bucket, MODELS_DIR, read_only=True),
+                            pod.gcsfuse_volume("jit-cache", bucket, JIT_CACHE_DIR, read_only=False),
+                            k8s.core.v1.VolumeArgs(
+                                name="options",
+                                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+                                    name=self.config_map.metadata.name
+                                ),
+                            ),
+                            k8s.core.v1.VolumeArgs(
+                                name="dshm",
+                                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
+                                    medium="Memory", size_limit=f"{shm_size_gi(cfg)}Gi"
+                                ),
+                            ),
+                        ],
+                    ),
+                ),
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=depends_on,
+                # Waits for the weights (at most), then for a cold start.
+                custom_timeouts=pulumi.CustomTimeouts(
+                    create=f"{cfg.weights_minutes + cfg.startup_minutes + 10}m",
+                    update=f"{cfg.weights_minutes + cfg.startup_minutes + 10}m",
+                ),
+            ),
+        )
+
+        service_annotations = {}
+        service_type = "ClusterIP"
+        if cfg.service_type == "InternalLoadBalancer":
+            service_type = "LoadBalancer"
+            # An internal passthrough load balancer: a VPC address, never public.
+            service_annotations["networking.gke.io/load-balancer-type"] = "Internal"
+        self.service = k8s.core.v1.Service(
+            "service",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=self.app_name,
+                namespace=namespace.name,
+                labels=labels,
+                annotations=service_annotations,
+            ),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type=service_type,
+                selector=labels,
+                ports=[
+                    k8s.core.v1.ServicePortArgs(
+                        name="http", port=options.SERVER_PORT, target_port="http", protocol="TCP"
+                    )
+                ],
+            ),
+            opts=child,
+        )
+        # Voluntary evictions (node upgrades, drains) take one server at a time.
+        k8s.policy.v1.PodDisruptionBudget(
+            "server",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=self.app_name, namespace=namespace.name, labels=labels
+            ),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels)
+            ),
+            opts=child,
+        )
+        k8s.apiextensions.CustomResource(
+            "metrics",
+            api_version="monitoring.googleapis.com/v1",
+            kind="PodMonitoring",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=self.app_name, namespace=namespace.name, labels=labels
+            ),
+            spec={
+                "selector": {"matchLabels": labels},
+                "endpoints": [{"port": "http", "path": METRICS_PATH, "interval": "30s"}],
+            },
+            opts=child,
+        )
+        self.model = model
+        self.curl_example = curl_example(model)
+        self.register_outputs({"service": self.service.metadata.name, "model": model})
+
+
+def curl_example(model: str) -> str:
+    """The seed's first request, against the port-forwarded service."""
+    body = {
+        "model": model,
+        "messages": [
+            {"role": "system", "content": "You are a helpful AI assistant"},
+            {"role": "user", "content": "How many letters r are in the word strawberry?"},
+        ],
+        "temperature": 0.6,
+        "top_p": 0.95,
+        "max_tokens": 1024,
+    }
+    return (
+        f"curl http://localhost:{options.SERVER_PORT}/v1/chat/completions "
+        f"-H 'Content-Type: application/json' -d '{json.dumps(body)}'"
+    )
