@@ -6,7 +6,8 @@
 #   serve.sh [trtllm-serve args]  start trtllm-serve on the checkpoint
 #
 # Environment:
-#   MODEL_ID              Hugging Face repository, also the served model name
+#   MODEL_ID              Hugging Face repository; the server names the model
+#                         after its last part (e.g. DeepSeek-R1-0528)
 #   MODEL_ROOT            where the bucket's models/ folder is mounted (/models)
 #   WEIGHTS_WAIT_SECONDS  how long to wait for the weights (14400)
 set -euo pipefail
@@ -37,7 +38,4 @@ if [[ "${1:-}" == "--wait-for-weights" ]]; then
 fi
 
 wait_for_weights
-# Run from MODEL_ROOT with the repository ID as a relative path: the server
-# loads the local copy and reports the Hugging Face ID as the model name.
-cd "${MODEL_ROOT}"
-exec trtllm-serve "${MODEL_ID}" "$@"
+exec trtllm-serve "${MODEL_ROOT}/${MODEL_ID}" "$@"

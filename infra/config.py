@@ -277,6 +277,12 @@ class StackConfig:
         "ClusterIP",
         choices=SERVICE_TYPES,
     )
+    prometheus_metrics: bool = setting(
+        "Serve Prometheus metrics at /prometheus/metrics and scrape them with Managed "
+        "Prometheus (adds return_perf_metrics and enable_iter_perf_stats to the profile, "
+        "which NVIDIA's published values leave off).",
+        False,
+    )
     pod_multi_network: bool = setting(
         "Attach the gVNIC and RDMA networks to the serving pods (one node with TP8 talks "
         "over NVLink; the extra NICs matter when NCCL crosses nodes).",

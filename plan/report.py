@@ -20,6 +20,12 @@ def plain(value: Any, invented: dict[str, str] | None = None) -> Any:
     """Inputs as JSON-able data: secrets shown as `[secret]`, and values the
     mocks invented (image digests) as the `<computed:...>` they stand for."""
     if isinstance(value, Secret):
+        # Keep the shape (a manifest stays schema-valid), redact every leaf.
+        inner = value.reveal()
+        if isinstance(inner, dict):
+            return {k: plain(Secret(v)) for k, v in inner.items()}
+        if isinstance(inner, list):
+            return [plain(Secret(v)) for v in inner]
         return "[secret]"
     if isinstance(value, dict):
         return {k: plain(v, invented) for k, v in value.items() if not k.startswith("__")}

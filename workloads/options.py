@@ -33,6 +33,17 @@ def checkpoint(cfg: StackConfig) -> str:
     return CHECKPOINTS[cfg.model]
 
 
+def served_model_name(cfg: StackConfig) -> str:
+    """What /v1/models reports: trtllm-serve names a local checkpoint after its
+    folder (tensorrt_llm/serve/openai_server.py), e.g. `DeepSeek-R1-0528`."""
+    return checkpoint(cfg).rsplit("/", 1)[-1]
+
+
+def checkpoint_path(cfg: StackConfig) -> str:
+    """Where serving pods see the checkpoint (the bucket's models/ folder)."""
+    return f"{MODEL_ROOT}/{checkpoint(cfg)}"
+
+
 def profile_path(model: str, profile: str) -> Path:
     return PROFILES_DIR / f"{model}-{profile}.yaml"
 
@@ -55,9 +66,17 @@ def deep_merge(base: dict, extra: dict) -> dict:
 def llm_options(cfg: StackConfig) -> dict:
     """The extra LLM API options file the server reads."""
     options = load_profile(cfg.model, cfg.serving_profile)
+    # The stack's sizes win over the profile's (equal by default); the
+    # published files leave pipeline parallelism at its default of 1.
     options["tensor_parallel_size"] = cfg.tp_size
-    options["pipeline_parallel_size"] = cfg.pp_size
     options["moe_expert_parallel_size"] = cfg.ep_size
+    if cfg.pp_size != 1 or "pipeline_parallel_size" in options:
+        options["pipeline_parallel_size"] = cfg.pp_size
+    if cfg.prometheus_metrics:
+        # /prometheus/metrics serves Prometheus text only with these on
+        # (tensorrt_llm/serve/openai_server.py); /metrics is JSON.
+        options["return_perf_metrics"] = True
+        options["enable_iter_perf_stats"] = True
     return deep_merge(options, serving_overrides(cfg))
 
 

@@ -63,10 +63,13 @@ def server_env(cfg: StackConfig) -> list[k8s.core.v1.EnvVarArgs]:
         # The weights are local (the bucket); never fall back to the hub.
         k8s.core.v1.EnvVarArgs(name="HF_HUB_OFFLINE", value="1"),
         k8s.core.v1.EnvVarArgs(name="WEIGHTS_WAIT_SECONDS", value=str(cfg.weights_minutes * 60)),
-        # DeepGEMM JIT kernels compiled at start-up are kept in the bucket so a
-        # restarted pod, on any node, loads them instead of compiling again.
+        # JIT-compiled DeepGEMM kernels are kept in the bucket so a restarted
+        # pod, on any node, loads them instead of compiling again: the
+        # deep_gemm package (FP8 MoE on B200) caches in DG_JIT_CACHE_DIR,
+        # TensorRT-LLM's own DeepGEMM in TRTLLM_DG_CACHE_DIR with DUMP_CUBIN.
+        k8s.core.v1.EnvVarArgs(name="DG_JIT_CACHE_DIR", value="/jit-cache/deep_gemm"),
+        k8s.core.v1.EnvVarArgs(name="TRTLLM_DG_CACHE_DIR", value="/jit-cache/tensorrt_llm"),
         k8s.core.v1.EnvVarArgs(name="TRTLLM_DG_JIT_DUMP_CUBIN", value="1"),
-        k8s.core.v1.EnvVarArgs(name="TRTLLM_DG_CACHE_DIR", value="/jit-cache"),
     ]
 
 
@@ -90,7 +93,7 @@ class Serving(pulumi.ComponentResource):
             "app.kubernetes.io/name": SERVER_NAME,
             "app.kubernetes.io/instance": self.app_name,
         }
-        model = options.checkpoint(cfg)
+        model = options.served_model_name(cfg)
 
         self.config_map = k8s.core.v1.ConfigMap(
             "llm-options",
@@ -228,19 +231,20 @@ class Serving(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        k8s.apiextensions.CustomResource(
-            "metrics",
-            api_version="monitoring.googleapis.com/v1",
-            kind="PodMonitoring",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=self.app_name, namespace=namespace.name, labels=labels
-            ),
-            spec={
-                "selector": {"matchLabels": labels},
-                "endpoints": [{"port": "http", "path": METRICS_PATH, "interval": "30s"}],
-            },
-            opts=child,
-        )
+        if cfg.prometheus_metrics:
+            k8s.apiextensions.CustomResource(
+                "metrics",
+                api_version="monitoring.googleapis.com/v1",
+                kind="PodMonitoring",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=self.app_name, namespace=namespace.name, labels=labels
+                ),
+                spec={
+                    "selector": {"matchLabels": labels},
+                    "endpoints": [{"port": "http", "path": METRICS_PATH, "interval": "30s"}],
+                },
+                opts=child,
+            )
         self.model = model
         self.curl_example = curl_example(model)
         self.register_outputs({"service": self.service.metadata.name, "model": model})

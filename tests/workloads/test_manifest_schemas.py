@@ -1,0 +1,133 @@
+"""Every rendered Kubernetes object validates against the real schemas.
+
+Built-in kinds: the Kubernetes OpenAPI schema of the cluster's minor version
+(kubernetes-validate, strict: unknown fields are errors). GKE custom
+resources: the upstream CRDs in shared/reference/crds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from plan import report
+from tests.conftest import HF_TOKEN_MARKER, plan_of
+from workloads.kubernetes import kubernetes_minor
+
+CRDS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "crds"
+CUSTOM_GROUPS = ("networking.gke.io", "monitoring.googleapis.com")
+
+VARIANTS = {
+    "dev": ("dev", {}),
+    "prod": ("prod", {}),
+    "nvfp4-throughput": ("dev", {"model": "nvfp4", "servingProfile": "throughput"}),
+    "internal-lb": ("dev", {"serviceType": "InternalLoadBalancer", "awaitServing": False}),
+    "metrics": ("dev", {"prometheusMetrics": True}),
+    "adopted": ("dev", {"clusterMode": "adopt", "clusterName": "theirs", "podMultiNetwork": False}),
+    "gke-1.33": ("dev", {"gkeVersionPrefix": "1.33."}),
+}
+
+
+def objects(stack: str, overrides: dict) -> list[tuple[str, dict]]:
+    plan = plan_of(stack, **overrides)
+    return report.kubernetes_objects(plan)
+
+
+def crd_schemas() -> dict[tuple[str, str, str], dict]:
+    schemas = {}
+    for path in CRDS.glob("*.yaml"):
+        crd = yaml.safe_load(path.read_text())
+        for version in crd["spec"]["versions"]:
+            key = (crd["spec"]["group"], version["name"], crd["spec"]["names"]["kind"])
+            schemas[key] = version["schema"]["openAPIV3Schema"]
+    return schemas
+
+
+def strict(schema: dict) -> dict:
+    """Reject unknown fields wherever the CRD does not allow them."""
+    if not isinstance(schema, dict):
+        return schema
+    schema = {k: strict(v) if isinstance(v, dict) else v for k, v in schema.items()}
+    if "properties" in schema:
+        schema["properties"] = {k: strict(v) for k, v in schema["properties"].items()}
+        if "additionalProperties" not in schema and not schema.get(
+            "x-kubernetes-preserve-unknown-fields"
+        ):
+            schema["additionalProperties"] = False
+    if "items" in schema and isinstance(schema["items"], dict):
+        schema["items"] = strict(schema["items"])
+    return schema
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_builtin_objects_validate_strictly_for_the_cluster_version(variant):
+    stack, overrides = VARIANTS[variant]
+    version = kubernetes_minor(overrides.get("gkeVersionPrefix", ""))
+    checked = 0
+    for name, obj in objects(stack, overrides):
+        group = obj["apiVersion"].split("/")[0]
+        if group in CUSTOM_GROUPS:
+            continue
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+        except kubernetes_validate.ValidationError as err:
+            pytest.fail(
+                f"{name} is invalid for Kubernetes {version}: {err.message} at {list(err.path)}"
+            )
+        checked += 1
+    assert checked >= 6
+
+
+@pytest.mark.skipif(not CRDS.is_dir(), reason="shared/reference/crds is not in this checkout")
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_gke_custom_resources_validate_against_their_crds(variant):
+    schemas = crd_schemas()
+    stack, overrides = VARIANTS[variant]
+    checked = 0
+    for name, obj in objects(stack, overrides):
+        group, _, version = obj["apiVersion"].partition("/")
+        if group not in CUSTOM_GROUPS:
+            continue
+        schema = strict(schemas[(group, version, obj["kind"])])
+        body = {k: v for k, v in obj.items() if k in ("spec",)}
+        errors = list(jsonschema.Draft7Validator(schema).iter_errors(body))
+        assert not errors, f"{name}: {[e.message for e in errors]}"
+        checked += 1
+    if variant != "adopted":  # an adopted cluster brings its own Network objects
+        assert checked >= 18
+
+
+def test_an_unknown_field_is_caught_by_the_schema_check():
+    """The checks above can fail: a misplaced field is an error."""
+    (_, deployment) = next((n, o) for n, o in objects("dev", {}) if o["kind"] == "Deployment")
+    broken = {**deployment, "spec": {**deployment["spec"], "replica": 2}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, "1.35", strict=True)
+    schemas = crd_schemas() if CRDS.is_dir() else {}
+    if schemas:
+        schema = strict(schemas[("networking.gke.io", "v1", "Network")])
+        bad = {
+            "spec": {
+                "type": "Device",
+                "parametersRef": {"group": "networking.gke.io", "kind": "X", "name": "a"},
+                "typo": 1,
+            }
+        }
+        assert list(jsonschema.Draft7Validator(schema).iter_errors(bad))
+
+
+def test_the_secret_manifest_validates_with_its_value_redacted():
+    from plan import runner
+
+    with_token = runner.run("dev", secrets={"hfToken": HF_TOKEN_MARKER})
+    for _, obj in report.kubernetes_objects(with_token):
+        if obj["kind"] == "Secret":
+            kubernetes_validate.validate(obj, "1.35", strict=True)
+            assert obj["stringData"] == {"hf_api_token": "[secret]"}
+            break
+    else:
+        pytest.fail("no Secret rendered")

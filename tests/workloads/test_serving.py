@@ -1,0 +1,304 @@
+"""The serving workload's Kubernetes objects, under mocks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from tests.conftest import plan_of
+from workloads import options
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+
+
+def pod_spec(plan):
+    return plan.one(DEPLOYMENT).inputs["spec"]["template"]["spec"]
+
+
+def server(plan):
+    (container,) = pod_spec(plan)["containers"]
+    return container
+
+
+def served_options(plan) -> dict:
+    data = plan.one(CONFIG_MAP).inputs["data"]
+    return yaml.safe_load(data[options.OPTIONS_FILE])
+
+
+@pytest.mark.parametrize("model", ["fp8", "nvfp4"])
+@pytest.mark.parametrize("profile", ["latency", "throughput"])
+def test_the_options_file_is_nvidias_published_profile(model, profile):
+    plan = plan_of("dev", model=model, servingProfile=profile)
+    published = yaml.safe_load(options.profile_path(model, profile).read_text())
+    assert served_options(plan) == published
+
+
+def test_profiles_are_nvidias_b200_values():
+    latency = options.load_profile("fp8", "latency")
+    assert latency["speculative_config"] == {"decoding_type": "MTP", "num_nextn_predict_layers": 3}
+    assert latency["enable_attention_dp"] is False
+    assert latency["moe_config"] == {"backend": "TRTLLM"}
+    assert latency["kv_cache_config"] == {"dtype": "fp8", "free_gpu_memory_fraction": 0.8}
+    throughput = options.load_profile("fp8", "throughput")
+    assert throughput["enable_attention_dp"] is True
+    assert throughput["moe_config"] == {"backend": "DEEPGEMM"}
+    assert throughput["attention_dp_config"]["enable_balance"] is True
+    assert options.load_profile("nvfp4", "throughput")["moe_config"] == {"backend": "CUTLASS"}
+    for model in ("fp8", "nvfp4"):
+        for profile in ("latency", "throughput"):
+            values = options.load_profile(model, profile)
+            assert (values["tensor_parallel_size"], values["moe_expert_parallel_size"]) == (8, 8)
+            header = options.profile_path(model, profile).read_text().splitlines()[:6]
+            assert any("examples/configs/database" in line for line in header), (
+                "profile must cite its source"
+            )
+
+
+def test_overrides_and_parallel_sizes_are_applied_over_the_profile():
+    plan = plan_of(
+        "dev",
+        servingOverrides="kv_cache_config: {free_gpu_memory_fraction: 0.85}\nmax_seq_len: 8192",
+        epSize=4,
+    )
+    served = served_options(plan)
+    assert served["kv_cache_config"] == {"dtype": "fp8", "free_gpu_memory_fraction": 0.85}
+    assert served["max_seq_len"] == 8192
+    assert served["moe_expert_parallel_size"] == 4
+    assert "--ep_size=4" in server(plan)["args"]
+
+
+def test_the_server_listens_on_all_interfaces_with_the_pytorch_backend_and_r1_parser(dev_plan):
+    args = server(dev_plan)["args"]
+    assert "--host=0.0.0.0" in args and "--port=8000" in args
+    assert "--backend=pytorch" in args
+    assert "--reasoning_parser=deepseek-r1" in args
+    assert "--tp_size=8" in args and "--pp_size=1" in args and "--ep_size=8" in args
+    assert f"--extra_llm_api_options={options.OPTIONS_MOUNT}/{options.OPTIONS_FILE}" in args
+    mounts = {m["name"]: m["mountPath"] for m in server(dev_plan)["volumeMounts"]}
+    assert mounts["options"] == options.OPTIONS_MOUNT
+    volumes = {v["name"]: v for v in pod_spec(dev_plan)["volumes"]}
+    assert (
+        volumes["options"]["configMap"]["name"]
+        == dev_plan.one(CONFIG_MAP).inputs["metadata"]["name"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("model", "repo"),
+    [("fp8", "deepseek-ai/DeepSeek-R1-0528"), ("nvfp4", "nvidia/DeepSeek-R1-0528-FP4-v2")],
+)
+def test_the_checkpoint_follows_the_model_setting(model, repo):
+    plan = plan_of("dev", model=model)
+    env = {e["name"]: e.get("value") for e in server(plan)["env"]}
+    assert env["MODEL_ID"] == repo
+    assert env["HF_HUB_OFFLINE"] == "1"
+    job_env = {e["name"]: e.get("value") for e in _job_container(plan)["env"]}
+    assert job_env["MODEL_ID"] == repo
+    # trtllm-serve names a local checkpoint after its folder.
+    assert plan.outputs["model"] == repo.split("/")[1]
+
+
+def test_the_image_is_the_built_digest(dev_plan):
+    assert server(dev_plan)["image"] == dev_plan.outputs["image"]
+    assert "@sha256:" in server(dev_plan)["image"]
+    assert _job_container(dev_plan)["image"] == dev_plan.outputs["image"]
+
+
+@pytest.mark.parametrize("nodes", [1, 3])
+def test_one_server_per_gpu_node_replaced_in_place(nodes):
+    spec = plan_of("dev", nodeCount=nodes).one(DEPLOYMENT).inputs["spec"]
+    assert spec["replicas"] == nodes
+    assert spec["strategy"] == {"type": "Recreate"}
+
+
+def test_the_pod_takes_all_eight_gpus_on_the_gpu_pool(dev_plan):
+    resources = server(dev_plan)["resources"]
+    assert resources["requests"]["nvidia.com/gpu"] == "8" == resources["limits"]["nvidia.com/gpu"]
+    assert int(resources["requests"]["cpu"]) <= 224
+    assert int(resources["limits"]["memory"].removesuffix("Gi")) * 1.0737 < 3968
+    spec = pod_spec(dev_plan)
+    assert spec["nodeSelector"] == {"cloud.google.com/gke-nodepool": "a4-gpu"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec[
+        "tolerations"
+    ]
+    shm = next(v for v in spec["volumes"] if v["name"] == "dshm")
+    assert shm["emptyDir"]["medium"] == "Memory"
+
+
+def test_weights_are_read_from_the_bucket_through_a_cached_gcs_fuse_mount(dev_plan):
+    volumes = {v["name"]: v for v in pod_spec(dev_plan)["volumes"]}
+    models = volumes["models"]["csi"]
+    assert models["driver"] == "gcsfuse.csi.storage.gke.io"
+    assert models["readOnly"] is True
+    attributes = models["volumeAttributes"]
+    assert attributes["bucketName"] == "my-a4-project-dsr1-data"
+    assert "only-dir=models" in attributes["mountOptions"].split(",")
+    assert "file-cache:enable-parallel-downloads:true" in attributes["mountOptions"].split(",")
+    annotations = dev_plan.one(DEPLOYMENT).inputs["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["gke-gcsfuse/volumes"] == "true"
+    init = pod_spec(dev_plan)["initContainers"][0]
+    assert init["command"] == ["/opt/deepseek/serve.sh", "--wait-for-weights"]
+
+
+def test_probes_watch_health_with_a_configurable_cold_start_budget():
+    container = server(plan_of("dev", startupMinutes=90))
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/health", "port": 8000}
+    startup = container["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] == 90 * 60
+
+
+def test_pulumi_waits_for_weights_and_cold_start_or_skips_when_asked(dev_plan):
+    deployment = dev_plan.one(DEPLOYMENT)
+    assert deployment.custom_timeouts["create"] == f"{180 + 60 + 10}m"
+    assert "pulumi.com/skipAwait" not in (deployment.inputs["metadata"].get("annotations") or {})
+    skipped = plan_of("dev", awaitServing=False).one(DEPLOYMENT)
+    assert skipped.inputs["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
+
+
+def test_extra_networks_are_attached_in_nic_order_or_not_at_all():
+    names = ["gvnic-a", *(f"roce-{i}" for i in range(8))]
+    plan = plan_of("dev", podNetworkNames=names)
+    annotations = plan.one(DEPLOYMENT).inputs["spec"]["template"]["metadata"]["annotations"]
+    interfaces = json.loads(annotations["networking.gke.io/interfaces"])
+    assert interfaces[0] == {"interfaceName": "eth0", "network": "default"}
+    assert [i["network"] for i in interfaces[1:]] == names
+    assert [i["interfaceName"] for i in interfaces] == [f"eth{i}" for i in range(10)]
+    assert annotations["networking.gke.io/default-interface"] == "eth0"
+    off = (
+        plan_of("dev", podMultiNetwork=False).one(DEPLOYMENT).inputs["spec"]["template"]["metadata"]
+    )
+    assert "networking.gke.io/interfaces" not in off["annotations"]
+
+
+def test_network_objects_pair_each_name_with_its_vpc_and_device_mode(dev_plan):
+    params = {
+        r.inputs["metadata"]["name"]: r.inputs["spec"]
+        for r in dev_plan.of_type("kubernetes:networking.gke.io/v1:GKENetworkParamSet")
+    }
+    assert params["gvnic-1"] == {
+        "vpc": "dsr1-net-1",
+        "vpcSubnet": "dsr1-net-1-sub",
+        "deviceMode": "NetDevice",
+    }
+    assert params["rdma-7"] == {
+        "vpc": "dsr1-rdma-net",
+        "vpcSubnet": "dsr1-rdma-net-sub-7",
+        "deviceMode": "RDMA",
+    }
+    networks = dev_plan.of_type("kubernetes:networking.gke.io/v1:Network")
+    assert len(networks) == 9
+    for network in networks:
+        ref = network.inputs["spec"]["parametersRef"]
+        assert ref == {
+            "group": "networking.gke.io",
+            "kind": "GKENetworkParamSet",
+            "name": network.inputs["metadata"]["name"],
+        }
+        assert network.inputs["spec"]["type"] == "Device"
+
+
+def test_service_is_private_by_default_and_internal_when_asked(dev_plan):
+    service = dev_plan.one("kubernetes:core/v1:Service").inputs
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["ports"][0]["port"] == 8000
+    internal = (
+        plan_of("dev", serviceType="InternalLoadBalancer").one("kubernetes:core/v1:Service").inputs
+    )
+    assert internal["spec"]["type"] == "LoadBalancer"
+    assert internal["metadata"]["annotations"] == {
+        "networking.gke.io/load-balancer-type": "Internal"
+    }
+
+
+def test_disruption_budget_selects_the_server_pods(dev_plan):
+    labels = dev_plan.one(DEPLOYMENT).inputs["spec"]["selector"]["matchLabels"]
+    pdb = dev_plan.one("kubernetes:policy/v1:PodDisruptionBudget").inputs["spec"]
+    assert pdb == {"maxUnavailable": 1, "selector": {"matchLabels": labels}}
+
+
+def test_prometheus_metrics_are_scraped_only_where_the_server_serves_them(dev_plan):
+    assert dev_plan.of_type("kubernetes:monitoring.googleapis.com/v1:PodMonitoring") == []
+    assert "return_perf_metrics" not in served_options(dev_plan)
+    plan = plan_of("dev", prometheusMetrics=True)
+    labels = plan.one(DEPLOYMENT).inputs["spec"]["selector"]["matchLabels"]
+    monitoring = plan.one("kubernetes:monitoring.googleapis.com/v1:PodMonitoring").inputs["spec"]
+    assert monitoring["selector"] == {"matchLabels": labels}
+    assert monitoring["endpoints"] == [
+        {"port": "http", "path": "/prometheus/metrics", "interval": "30s"}
+    ]
+    served = served_options(plan)
+    assert served["return_perf_metrics"] is True and served["enable_iter_perf_stats"] is True
+
+
+def test_serving_waits_for_the_gpu_pool_and_the_weights_job_does_not(dev_plan):
+    from tests.infra.test_image import transitive_dependencies
+
+    gpu_pool = dev_plan.one("gcp:container/nodePool:NodePool", "gpu").urn
+    binding = dev_plan.one("gcp:storage/bucketIAMMember:BucketIAMMember", "workload-objects").urn
+    serving = transitive_dependencies(dev_plan, dev_plan.one(DEPLOYMENT))
+    assert gpu_pool in serving and binding in serving
+    job = transitive_dependencies(dev_plan, dev_plan.one("kubernetes:batch/v1:Job"))
+    assert gpu_pool not in job
+    assert binding in job
+    assert dev_plan.one("gcp:container/nodePool:NodePool", "system").urn in job
+
+
+def test_the_weights_job_runs_once_on_the_system_pool_with_a_deadline(dev_plan):
+    job = dev_plan.one("kubernetes:batch/v1:Job").inputs["spec"]
+    assert job["activeDeadlineSeconds"] == 180 * 60
+    assert job["backoffLimit"] == 3
+    spec = job["template"]["spec"]
+    assert spec["nodeSelector"] == {"cloud.google.com/gke-nodepool": "system"}
+    assert spec["serviceAccountName"] == "trtllm-serving"
+    volume = spec["volumes"][0]["csi"]
+    assert volume["readOnly"] is False
+    assert "only-dir=models" in volume["volumeAttributes"]["mountOptions"]
+    assert _job_container(dev_plan)["command"] == ["python3", "/opt/deepseek/fetch_weights.py"]
+
+
+def test_kubernetes_provider_survives_credential_rotation_and_a_deleted_cluster(dev_plan):
+    provider = dev_plan.one("pulumi:providers:kubernetes")
+    cluster = dev_plan.one("gcp:container/cluster:Cluster")
+    assert provider.inputs["clusterIdentifier"] == cluster.id
+    assert provider.inputs["deleteUnreachable"] == "true"
+    kubeconfig = json.loads(provider.inputs["kubeconfig"])
+    user = kubeconfig["users"][0]["user"]["exec"]
+    assert user["command"] == "gke-gcloud-auth-plugin"
+    assert user["apiVersion"] == "client.authentication.k8s.io/v1beta1"
+    assert kubeconfig["clusters"][0]["cluster"]["server"] == "https://<computed:gke.endpoint>"
+    for reg in dev_plan.registrations:
+        if reg.custom and reg.type.startswith("kubernetes:") and not reg.type.startswith("pulumi:"):
+            assert reg.provider.startswith(provider.urn), reg.name
+
+
+def test_adopted_cluster_keeps_its_own_network_objects_and_nodes():
+    plan = plan_of(
+        "dev", clusterMode="adopt", clusterName="theirs", clusterLocation="us-central1-b"
+    )
+    assert plan.of_type("kubernetes:networking.gke.io/v1:Network") == []
+    assert (
+        "nodeSelector" not in plan.one("kubernetes:batch/v1:Job").inputs["spec"]["template"]["spec"]
+    )
+    assert pod_spec(plan)["nodeSelector"] == {"cloud.google.com/gke-nodepool": "a4-gpu"}
+
+
+def test_outputs_walk_the_user_to_the_endpoint(dev_plan):
+    out = dev_plan.outputs
+    assert out["namespace"] == "deepseek"
+    assert out["service"] == "dsr1-trtllm-serve"
+    assert out["portForward"] == "kubectl -n deepseek port-forward svc/dsr1-trtllm-serve 8000:8000"
+    assert out["logs"] == "kubectl -n deepseek logs -f deployment/dsr1-trtllm-serve"
+    assert out["curlExample"].startswith("curl http://localhost:8000/v1/chat/completions ")
+    body = json.loads(out["curlExample"].split("-d '", 1)[1].rstrip("'"))
+    assert body["model"] == "DeepSeek-R1-0528"
+
+
+def _job_container(plan):
+    (container,) = plan.one("kubernetes:batch/v1:Job").inputs["spec"]["template"]["spec"][
+        "containers"
+    ]
+    return container
