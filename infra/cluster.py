@@ -17,6 +17,7 @@ import pulumi_gcp as gcp
 from infra.config import StackConfig
 from infra.naming import Names
 from infra.network import POD_RANGE, SERVICE_RANGE, Network
+from infra.storage import tier
 
 CLUSTER_TIMEOUTS = pulumi.CustomTimeouts(create="60m", update="60m", delete="45m")
 
@@ -70,6 +71,7 @@ class Cluster(pulumi.ComponentResource):
             name=names.cluster,
             location=cfg.region,
             deletion_protection=cfg.cluster_deletion_protection,
+            resource_labels={"tier": tier(cfg)},
             # Node pools are separate resources; the default pool is removed.
             remove_default_node_pool=True,
             initial_node_count=1,

@@ -26,6 +26,11 @@ def workload_principal(project_number: str, project: str, namespace: str, ksa: s
     )
 
 
+def tier(cfg: StackConfig) -> str:
+    """`production` or `development`, as a label policies can read."""
+    return "production" if cfg.production else "development"
+
+
 def destroy_options(mode: str) -> dict[str, bool]:
     """Resource options and force_destroy for each `bucketOnDestroy` mode."""
     return {
@@ -54,6 +59,7 @@ class Storage(pulumi.ComponentResource):
             # Same region as the cluster: GCS FUSE reads stay in-region and free.
             location=cfg.region.upper(),
             storage_class="STANDARD",
+            labels={"tier": tier(cfg)},
             uniform_bucket_level_access=True,
             public_access_prevention="enforced",
             force_destroy=on_destroy["force_destroy"],
