@@ -21,6 +21,7 @@ from infra.registry import Registry
 from infra.services import ProjectServices
 from infra.storage import Storage
 from workloads import kubernetes
+from workloads.benchmark import Benchmark
 from workloads.namespace import Namespace
 from workloads.networks import PodNetworks
 from workloads.serving import Serving
@@ -130,3 +131,21 @@ pulumi.export(
 )
 pulumi.export("logs", f"kubectl -n {cfg.namespace} logs -f deployment/{serving.app_name}")
 pulumi.export("curlExample", serving.curl_example)
+
+if cfg.benchmark_enabled:
+    benchmark = Benchmark(
+        "benchmark",
+        cfg,
+        names,
+        namespace,
+        image.ref,
+        image.identity,
+        storage.bucket.name,
+        serving.url,
+        depends_on=[serving.deployment],
+        opts=on_k8s,
+    )
+    pulumi.export("benchmarkResults", benchmark.results)
+    pulumi.export(
+        "benchmarkReport", pulumi.Output.concat("python -m clients.report ", benchmark.results)
+    )

@@ -118,6 +118,8 @@ class Image(pulumi.ComponentResource):
         super().__init__("a4deepseek:infra:Image", name, None, opts)
         self.base_image = base_image()
         self.context_hash = context_hash()
+        # Known before apply and changes exactly when the image does.
+        self.identity = cfg.prebuilt_image if cfg.image_builder == "prebuilt" else self.context_hash
         tag = self.context_hash[:16]
         child = pulumi.ResourceOptions(parent=self, depends_on=depends_on)
 

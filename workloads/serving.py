@@ -245,6 +245,7 @@ class Serving(pulumi.ComponentResource):
                 },
                 opts=child,
             )
+        self.url = f"http://{self.app_name}.{cfg.namespace}.svc.cluster.local:{options.SERVER_PORT}"
         self.model = model
         self.curl_example = curl_example(model)
         self.register_outputs({"service": self.service.metadata.name, "model": model})
