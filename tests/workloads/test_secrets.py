@@ -33,7 +33,7 @@ def test_no_other_input_or_output_carries_the_token(with_token):
 
 
 def test_pods_read_the_token_by_reference(with_token):
-    job = with_token.one("kubernetes:batch/v1:Job").inputs
+    job = with_token.one("kubernetes:batch/v1:Job", "fetch-weights").inputs
     env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == {
         "name": "hf-secret",
@@ -55,7 +55,7 @@ def test_the_plan_printout_json_and_manifests_never_show_it(with_token, tmp_path
 
 def test_without_a_token_there_is_no_secret_and_no_env(dev_plan):
     assert dev_plan.of_type("kubernetes:core/v1:Secret") == []
-    job = dev_plan.one("kubernetes:batch/v1:Job").inputs
+    job = dev_plan.one("kubernetes:batch/v1:Job", "fetch-weights").inputs
     names = [e["name"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]]
     assert "HF_TOKEN" not in names
 

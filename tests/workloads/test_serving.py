@@ -241,14 +241,16 @@ def test_serving_waits_for_the_gpu_pool_and_the_weights_job_does_not(dev_plan):
     binding = dev_plan.one("gcp:storage/bucketIAMMember:BucketIAMMember", "workload-objects").urn
     serving = transitive_dependencies(dev_plan, dev_plan.one(DEPLOYMENT))
     assert gpu_pool in serving and binding in serving
-    job = transitive_dependencies(dev_plan, dev_plan.one("kubernetes:batch/v1:Job"))
+    job = transitive_dependencies(
+        dev_plan, dev_plan.one("kubernetes:batch/v1:Job", "fetch-weights")
+    )
     assert gpu_pool not in job
     assert binding in job
     assert dev_plan.one("gcp:container/nodePool:NodePool", "system").urn in job
 
 
 def test_the_weights_job_runs_once_on_the_system_pool_with_a_deadline(dev_plan):
-    job = dev_plan.one("kubernetes:batch/v1:Job").inputs["spec"]
+    job = dev_plan.one("kubernetes:batch/v1:Job", "fetch-weights").inputs["spec"]
     assert job["activeDeadlineSeconds"] == 180 * 60
     assert job["backoffLimit"] == 3
     spec = job["template"]["spec"]
@@ -281,7 +283,10 @@ def test_adopted_cluster_keeps_its_own_network_objects_and_nodes():
     )
     assert plan.of_type("kubernetes:networking.gke.io/v1:Network") == []
     assert (
-        "nodeSelector" not in plan.one("kubernetes:batch/v1:Job").inputs["spec"]["template"]["spec"]
+        "nodeSelector"
+        not in plan.one("kubernetes:batch/v1:Job", "fetch-weights").inputs["spec"]["template"][
+            "spec"
+        ]
     )
     assert pod_spec(plan)["nodeSelector"] == {"cloud.google.com/gke-nodepool": "a4-gpu"}
 
@@ -298,7 +303,7 @@ def test_outputs_walk_the_user_to_the_endpoint(dev_plan):
 
 
 def _job_container(plan):
-    (container,) = plan.one("kubernetes:batch/v1:Job").inputs["spec"]["template"]["spec"][
-        "containers"
-    ]
+    (container,) = plan.one("kubernetes:batch/v1:Job", "fetch-weights").inputs["spec"]["template"][
+        "spec"
+    ]["containers"]
     return container
