@@ -84,7 +84,9 @@ class Storage(pulumi.ComponentResource):
             ),
         )
 
-        project_number = gcp.organizations.get_project_output(project_id=cfg.project).number
+        project_number = gcp.organizations.get_project_output(
+            project_id=cfg.project, opts=pulumi.InvokeOutputOptions(parent=self)
+        ).number
         self.workload_member = project_number.apply(
             lambda number: workload_principal(
                 number, cfg.project, cfg.namespace, cfg.service_account

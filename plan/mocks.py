@@ -188,7 +188,7 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi_mocks.Mocks):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
-        self.invokes: list[tuple[str, dict]] = []
+        self.invokes: list[tuple[str, dict, str]] = []
 
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
@@ -223,5 +223,6 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
         return response
 
     def Invoke(self, request):
-        self.invokes.append((request.tok, dict(rpc.deserialize_properties(request.args))))
+        args = dict(rpc.deserialize_properties(request.args))
+        self.invokes.append((request.tok, args, request.provider))
         return super().Invoke(request)

@@ -36,7 +36,8 @@ class PlanResult:
     registrations: list[Registration]
     outputs: dict[str, Any]
     messages: list[tuple[str, str]] = field(default_factory=list)
-    invokes: list[tuple[str, dict]] = field(default_factory=list)
+    # (token, arguments, provider reference) of each data-source call.
+    invokes: list[tuple[str, dict, str]] = field(default_factory=list)
     # Values the mocks invented that only apply would know: value -> meaning.
     invented: dict[str, str] = field(default_factory=dict)
 

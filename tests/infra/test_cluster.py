@@ -43,13 +43,13 @@ def test_version_comes_from_the_engine_versions_data_source(dev_plan):
     c = dev_plan.one(CLUSTER).inputs
     assert c["releaseChannel"] == {"channel": "REGULAR"}
     assert c["minMasterVersion"].startswith("<computed:gke-version")
-    calls = [args for token, args in dev_plan.invokes if token.endswith("getEngineVersions")]
+    calls = [args for token, args, _ in dev_plan.invokes if token.endswith("getEngineVersions")]
     assert calls and calls[0]["location"] == "us-central1"
 
 
 def test_version_prefix_is_passed_to_the_data_source():
     plan = plan_of("dev", gkeVersionPrefix="1.33.")
-    calls = [args for token, args in plan.invokes if token.endswith("getEngineVersions")]
+    calls = [args for token, args, _ in plan.invokes if token.endswith("getEngineVersions")]
     assert calls[0]["versionPrefix"] == "1.33."
     assert "1.33.*" in plan.one(CLUSTER).inputs["minMasterVersion"]
 

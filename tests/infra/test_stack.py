@@ -37,6 +37,17 @@ def test_every_gcp_resource_belongs_to_a_component_and_uses_the_stack_provider(d
             assert by_urn[reg.parent].type.startswith("a4deepseek:"), f"{reg.type} {reg.name}"
 
 
+@pytest.mark.parametrize(
+    "overrides", [{}, {"imageBuilder": "docker"}, {"clusterMode": "adopt", "clusterName": "c"}]
+)
+def test_every_data_source_call_goes_through_the_stack_provider(overrides):
+    plan = plan_of("dev", **overrides)
+    provider = plan.one("pulumi:providers:gcp").urn
+    assert plan.invokes
+    for token, _, used in plan.invokes:
+        assert used.startswith(provider), f"{token} uses {used or 'the default provider'}"
+
+
 def test_every_gcp_resource_names_the_project(dev_plan):
     for reg in dev_plan.registrations:
         if reg.custom and reg.type.startswith("gcp:") and "project" in _project_args(reg.type):
