@@ -48,7 +48,10 @@ nodes = NodeIdentity("node-identity", cfg.project, names.node_service_account, a
 
 if cfg.cluster_mode == "create":
     network = Network("network", cfg, names, apis, opts=on_gcp)
-    created = Cluster("cluster", cfg, names, network, nodes.email, apis, opts=on_gcp)
+    # Nodes (the default pool too, until removed) need their roles first.
+    created = Cluster(
+        "cluster", cfg, names, network, nodes.email, apis + nodes.bindings, opts=on_gcp
+    )
     cluster, system_pool = created.ref, [created.system_pool]
     node_networks = network.node_networks
 else:

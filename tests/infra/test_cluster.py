@@ -65,6 +65,15 @@ def test_cluster_has_long_timeouts_and_ignores_fields_gke_owns(dev_plan):
     assert "nodeConfig" in reg.ignore_changes
 
 
+def test_cluster_waits_for_the_node_account_roles(dev_plan):
+    role = next(
+        b
+        for b in dev_plan.of_type("gcp:projects/iAMMember:IAMMember")
+        if b.inputs["role"] == "roles/container.defaultNodeServiceAccount"
+    )
+    assert role.urn in dev_plan.one(CLUSTER).dependencies
+
+
 def test_system_pool_runs_non_gpu_pods_with_the_node_identity(dev_plan):
     pool = dev_plan.one(POOL, "system").inputs
     sa = dev_plan.one("gcp:serviceaccount/account:Account", "nodes")
