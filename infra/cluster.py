@@ -22,6 +22,24 @@ from infra.storage import tier
 CLUSTER_TIMEOUTS = pulumi.CustomTimeouts(create="60m", update="60m", delete="45m")
 
 
+def hardened_node_config(service_account: pulumi.Input[str]) -> dict:
+    """Node settings every pool of the stack shares (Cluster Toolkit's defaults):
+    COS, gVNIC, shielded boot, the node service account, and the GKE metadata
+    server so pods get Workload Identity instead of the node's credentials."""
+    return {
+        "image_type": "COS_CONTAINERD",
+        "gvnic": gcp.container.NodePoolNodeConfigGvnicArgs(enabled=True),
+        "service_account": service_account,
+        "oauth_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+        "workload_metadata_config": gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
+            mode="GKE_METADATA"
+        ),
+        "shielded_instance_config": gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
+            enable_secure_boot=True, enable_integrity_monitoring=True
+        ),
+    }
+
+
 def resolve_version(versions, channel: str, prefix: str) -> pulumi.Output[str]:
     """The control-plane version: the newest of the channel matching `prefix`,
     or the channel's default version when no prefix is set."""
@@ -161,19 +179,10 @@ class Cluster(pulumi.ComponentResource):
             management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
             node_config=gcp.container.NodePoolNodeConfigArgs(
                 machine_type=cfg.system_machine_type,
-                image_type="COS_CONTAINERD",
                 disk_type="pd-balanced",
                 disk_size_gb=200,
-                service_account=node_service_account,
-                oauth_scopes=["https://www.googleapis.com/auth/cloud-platform"],
-                workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
-                    mode="GKE_METADATA"
-                ),
-                shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
-                    enable_secure_boot=True, enable_integrity_monitoring=True
-                ),
-                gvnic=gcp.container.NodePoolNodeConfigGvnicArgs(enabled=True),
                 labels={"pool": "system"},
+                **hardened_node_config(node_service_account),
             ),
             opts=pulumi.ResourceOptions(parent=self, custom_timeouts=CLUSTER_TIMEOUTS),
         )

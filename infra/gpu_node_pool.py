@@ -10,7 +10,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.cluster import ClusterRef
+from infra.cluster import ClusterRef, hardened_node_config
 from infra.config import StackConfig
 from infra.naming import Names
 
@@ -120,7 +120,6 @@ class GpuNodePool(pulumi.ComponentResource):
                         ),
                     )
                 ],
-                image_type="COS_CONTAINERD",
                 disk_type="hyperdisk-balanced",
                 disk_size_gb=cfg.gpu_boot_disk_gb,
                 # All local NVMe disks become the node's ephemeral storage:
@@ -128,16 +127,8 @@ class GpuNodePool(pulumi.ComponentResource):
                 ephemeral_storage_local_ssd_config=gcp.container.NodePoolNodeConfigEphemeralStorageLocalSsdConfigArgs(
                     local_ssd_count=shape.local_ssd_count
                 ),
-                gvnic=gcp.container.NodePoolNodeConfigGvnicArgs(enabled=True),
-                service_account=node_service_account,
-                oauth_scopes=["https://www.googleapis.com/auth/cloud-platform"],
-                workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
-                    mode="GKE_METADATA"
-                ),
-                shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
-                    enable_secure_boot=True, enable_integrity_monitoring=True
-                ),
                 labels={"pool": "gpu"},
+                **hardened_node_config(node_service_account),
                 **capacity["node_config"],
             ),
             **capacity["pool"],

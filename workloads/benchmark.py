@@ -108,19 +108,16 @@ class Benchmark(pulumi.ComponentResource):
                     metadata=k8s.meta.v1.ObjectMetaArgs(
                         labels=labels, annotations=pod.gcsfuse_annotations()
                     ),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        restart_policy="Never",
-                        service_account_name=namespace.service_account.metadata.name,
-                        node_selector=(
-                            pod.node_pool_selector(names.system_pool)
-                            if cfg.cluster_mode == "create"
-                            else None
-                        ),
-                        containers=[container],
-                        volumes=[
+                    spec=pod.utility_pod_spec(
+                        cfg,
+                        names,
+                        namespace.service_account.metadata.name,
+                        container,
+                        [
                             pod.gcsfuse_volume("models", bucket, MODELS_DIR, read_only=True),
                             pod.gcsfuse_volume("results", bucket, RESULTS_DIR, read_only=False),
                         ],
+                        restart_policy="Never",
                     ),
                 ),
             ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pulumi
 import pulumi_kubernetes as k8s
 
 GCSFUSE_DRIVER = "gcsfuse.csi.storage.gke.io"
@@ -75,6 +76,27 @@ def gpu_tolerations() -> list[k8s.core.v1.TolerationArgs]:
 
 def node_pool_selector(pool: str) -> dict[str, str]:
     return {"cloud.google.com/gke-nodepool": pool}
+
+
+def utility_pod_spec(
+    cfg,
+    names,
+    service_account: pulumi.Input[str],
+    container: k8s.core.v1.ContainerArgs,
+    volumes: list[k8s.core.v1.VolumeArgs],
+    restart_policy: str,
+) -> k8s.core.v1.PodSpecArgs:
+    """A pod of the weights or benchmark Job: on the stack's system pool, or in
+    an adopted cluster on any node without the GPU taint."""
+    return k8s.core.v1.PodSpecArgs(
+        restart_policy=restart_policy,
+        service_account_name=service_account,
+        node_selector=node_pool_selector(names.system_pool)
+        if cfg.cluster_mode == "create"
+        else None,
+        containers=[container],
+        volumes=volumes,
+    )
 
 
 def restricted_security_context() -> k8s.core.v1.SecurityContextArgs:

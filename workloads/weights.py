@@ -84,23 +84,18 @@ class Weights(pulumi.ComponentResource):
                     metadata=k8s.meta.v1.ObjectMetaArgs(
                         labels=labels, annotations=pod.gcsfuse_annotations()
                     ),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        restart_policy="OnFailure",
-                        service_account_name=namespace.service_account.metadata.name,
-                        # The stack's system pool; in an adopted cluster, any
-                        # node without the GPU taint.
-                        node_selector=(
-                            pod.node_pool_selector(names.system_pool)
-                            if cfg.cluster_mode == "create"
-                            else None
-                        ),
-                        containers=[container],
-                        volumes=[
+                    spec=pod.utility_pod_spec(
+                        cfg,
+                        names,
+                        namespace.service_account.metadata.name,
+                        container,
+                        [
                             pod.gcsfuse_volume("models", bucket, MODELS_DIR, read_only=False),
                             k8s.core.v1.VolumeArgs(
                                 name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs()
                             ),
                         ],
+                        restart_policy="OnFailure",
                     ),
                 ),
             ),
