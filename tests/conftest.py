@@ -46,3 +46,13 @@ def reveal(value):
     if isinstance(value, list):
         return [reveal(v) for v in value]
     return value
+
+
+def transitive_dependencies(plan, reg, seen=None) -> set[str]:
+    """Every URN `reg` waits for, directly or through other resources."""
+    seen = set() if seen is None else seen
+    for urn in reg.dependencies:
+        if urn not in seen:
+            seen.add(urn)
+            transitive_dependencies(plan, plan.by_urn(urn), seen)
+    return seen

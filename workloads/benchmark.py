@@ -102,24 +102,18 @@ class Benchmark(pulumi.ComponentResource):
                 labels=labels,
                 annotations=await_annotations(cfg),
             ),
-            spec=k8s.batch.v1.JobSpecArgs(
+            spec=pod.utility_job_spec(
+                cfg,
+                names,
+                namespace.service_account.metadata.name,
+                labels,
+                container,
+                [
+                    pod.gcsfuse_volume("models", bucket, MODELS_DIR, read_only=True),
+                    pod.gcsfuse_volume("results", bucket, RESULTS_DIR, read_only=False),
+                ],
+                restart_policy="Never",
                 backoff_limit=0,  # a failed benchmark is reported, not repeated
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        labels=labels, annotations=pod.gcsfuse_annotations()
-                    ),
-                    spec=pod.utility_pod_spec(
-                        cfg,
-                        names,
-                        namespace.service_account.metadata.name,
-                        container,
-                        [
-                            pod.gcsfuse_volume("models", bucket, MODELS_DIR, read_only=True),
-                            pod.gcsfuse_volume("results", bucket, RESULTS_DIR, read_only=False),
-                        ],
-                        restart_policy="Never",
-                    ),
-                ),
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,

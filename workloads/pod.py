@@ -78,24 +78,34 @@ def node_pool_selector(pool: str) -> dict[str, str]:
     return {"cloud.google.com/gke-nodepool": pool}
 
 
-def utility_pod_spec(
+def utility_job_spec(
     cfg,
     names,
     service_account: pulumi.Input[str],
+    labels: dict[str, str],
     container: k8s.core.v1.ContainerArgs,
     volumes: list[k8s.core.v1.VolumeArgs],
     restart_policy: str,
-) -> k8s.core.v1.PodSpecArgs:
-    """A pod of the weights or benchmark Job: on the stack's system pool, or in
-    an adopted cluster on any node without the GPU taint."""
-    return k8s.core.v1.PodSpecArgs(
-        restart_policy=restart_policy,
-        service_account_name=service_account,
-        node_selector=node_pool_selector(names.system_pool)
-        if cfg.cluster_mode == "create"
-        else None,
-        containers=[container],
-        volumes=volumes,
+    backoff_limit: int,
+    deadline_seconds: int | None = None,
+) -> k8s.batch.v1.JobSpecArgs:
+    """The spec of the weights or benchmark Job: one pod with GCS FUSE mounts, on
+    the stack's system pool (in an adopted cluster, any node without the GPU taint)."""
+    return k8s.batch.v1.JobSpecArgs(
+        backoff_limit=backoff_limit,
+        active_deadline_seconds=deadline_seconds,
+        template=k8s.core.v1.PodTemplateSpecArgs(
+            metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations=gcsfuse_annotations()),
+            spec=k8s.core.v1.PodSpecArgs(
+                restart_policy=restart_policy,
+                service_account_name=service_account,
+                node_selector=(
+                    node_pool_selector(names.system_pool) if cfg.cluster_mode == "create" else None
+                ),
+                containers=[container],
+                volumes=volumes,
+            ),
+        ),
     )
 
 

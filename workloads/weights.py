@@ -77,27 +77,21 @@ class Weights(pulumi.ComponentResource):
                 labels=labels,
                 annotations=await_annotations(cfg),
             ),
-            spec=k8s.batch.v1.JobSpecArgs(
+            spec=pod.utility_job_spec(
+                cfg,
+                names,
+                namespace.service_account.metadata.name,
+                labels,
+                container,
+                [
+                    pod.gcsfuse_volume("models", bucket, MODELS_DIR, read_only=False),
+                    k8s.core.v1.VolumeArgs(
+                        name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs()
+                    ),
+                ],
+                restart_policy="OnFailure",
                 backoff_limit=3,
-                active_deadline_seconds=cfg.weights_minutes * 60,
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        labels=labels, annotations=pod.gcsfuse_annotations()
-                    ),
-                    spec=pod.utility_pod_spec(
-                        cfg,
-                        names,
-                        namespace.service_account.metadata.name,
-                        container,
-                        [
-                            pod.gcsfuse_volume("models", bucket, MODELS_DIR, read_only=False),
-                            k8s.core.v1.VolumeArgs(
-                                name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs()
-                            ),
-                        ],
-                        restart_policy="OnFailure",
-                    ),
-                ),
+                deadline_seconds=cfg.weights_minutes * 60,
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,

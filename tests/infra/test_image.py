@@ -11,21 +11,12 @@ import pytest
 from infra import image
 from plan import runner
 from plan.mocks import Secret
-from tests.conftest import plan_of, reveal
+from tests.conftest import plan_of, reveal, transitive_dependencies
 
 COMMAND = "command:local:Command"
 DIGEST_REF = re.compile(
     r"^us-central1-docker\.pkg\.dev/my-a4-project/dsr1-images/trtllm-serve@sha256:[0-9a-f]{64}$"
 )
-
-
-def transitive_dependencies(plan, reg, seen=None):
-    seen = set() if seen is None else seen
-    for urn in reg.dependencies:
-        if urn not in seen:
-            seen.add(urn)
-            transitive_dependencies(plan, plan.by_urn(urn), seen)
-    return seen
 
 
 def test_cloud_build_is_the_default_and_yields_a_digest_reference(dev_plan):

@@ -6,7 +6,7 @@ import pytest
 
 from infra.identity import NODE_ROLES
 from infra.services import REQUIRED_SERVICES
-from tests.conftest import plan_of
+from tests.conftest import plan_of, transitive_dependencies
 
 BUCKET = "gcp:storage/bucket:Bucket"
 REPO = "gcp:artifactregistry/repository:Repository"
@@ -126,15 +126,6 @@ def test_every_gcp_resource_waits_for_the_apis(dev_plan):
             and reg.type.startswith("gcp:")
             and reg.type != "gcp:projects/service:Service"
         ):
-            assert api_urns & _transitive_deps(dev_plan, reg), (
+            assert api_urns & transitive_dependencies(dev_plan, reg), (
                 f"{reg.type} {reg.name} does not wait for the APIs"
             )
-
-
-def _transitive_deps(plan, reg, seen=None):
-    seen = set() if seen is None else seen
-    for urn in reg.dependencies:
-        if urn not in seen:
-            seen.add(urn)
-            _transitive_deps(plan, plan.by_urn(urn), seen)
-    return seen

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from tests.conftest import plan_of
+from tests.conftest import plan_of, transitive_dependencies
 from workloads import options
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -235,8 +235,6 @@ def test_prometheus_metrics_are_scraped_only_where_the_server_serves_them(dev_pl
 
 
 def test_serving_waits_for_the_gpu_pool_and_the_weights_job_does_not(dev_plan):
-    from tests.infra.test_image import transitive_dependencies
-
     gpu_pool = dev_plan.one("gcp:container/nodePool:NodePool", "gpu").urn
     binding = dev_plan.one("gcp:storage/bucketIAMMember:BucketIAMMember", "workload-objects").urn
     serving = transitive_dependencies(dev_plan, dev_plan.one(DEPLOYMENT))
