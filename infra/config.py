@@ -511,14 +511,6 @@ def _check_networks(cfg: StackConfig, problems: list[str]) -> None:
         )
 
 
-def _is_cidr(text: str) -> bool:
-    try:
-        ipaddress.ip_network(text, strict=True)
-        return True
-    except ValueError:
-        return False
-
-
 def _check_names(cfg: StackConfig, problems: list[str]) -> None:
     from infra import naming  # local: naming depends on this module
 
