@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from infra import naming
 from infra.shapes import RDMA_NIC_COUNT, SHAPES
 
 PROJECT_NAME = "a4-deepseek"
@@ -44,6 +45,9 @@ SECRET_KEYS = ("hfToken",)
 # Source: AI-Hypercomputer/gpu-recipes docs/configuring-environment-gke-a4-high.md.
 CLUSTER_NAME_MAX = 40
 CLUSTER_NAME_ADVISED = 15
+# Compute names are at most 63 characters; the longest suffix the stack adds
+# to a network's name is `-internal` (its firewall rule).
+NETWORK_NAME_MAX = 63 - len("-internal")
 
 
 class SecretStr:
@@ -512,8 +516,6 @@ def _check_networks(cfg: StackConfig, problems: list[str]) -> None:
 
 
 def _check_names(cfg: StackConfig, problems: list[str]) -> None:
-    from infra import naming  # local: naming depends on this module
-
     if not _PROJECT_ID.match(cfg.project):
         problems.append(
             _bad(
@@ -552,9 +554,10 @@ def _check_names(cfg: StackConfig, problems: list[str]) -> None:
         ("gvnicNetworkName", names.gvnic_network),
         ("rdmaNetworkName", names.rdma_network),
     ):
-        if len(value) > 56 or not _RFC1035.match(value):
-            # 56 leaves room for the `-sub-N`/`-nat` suffixes inside the 63 limit.
-            problems.append(_bad(key, value, "at most 56 lowercase letters, digits or hyphens"))
+        if len(value) > NETWORK_NAME_MAX or not _RFC1035.match(value):
+            problems.append(
+                _bad(key, value, f"at most {NETWORK_NAME_MAX} lowercase letters, digits or hyphens")
+            )
     if len(names.registry) > 63 or not _RFC1035.match(names.registry):
         problems.append(
             _bad(
@@ -825,8 +828,6 @@ def validate(cfg: StackConfig) -> None:
 
 def warnings(cfg: StackConfig) -> list[str]:
     """Advice that does not stop the stack."""
-    from infra import naming
-
     found = []
     cluster = naming.derive(cfg).cluster
     if len(cluster) > CLUSTER_NAME_ADVISED:

@@ -80,7 +80,7 @@ INVALID = [
     ({"bucketName": "my-google-data"}, "bucketName", "google"),
     ({"registryName": "Images"}, "registryName", "repository ID"),
     ({"registryName": "r" * 64}, "registryName", "up to 63"),
-    ({"rdmaNetworkName": "n" * 57}, "rdmaNetworkName", "at most 56"),
+    ({"rdmaNetworkName": "n" * 55}, "rdmaNetworkName", "at most 54"),
     ({"namespace": "Deep_Seek"}, "namespace", "Kubernetes name"),
     ({"gkeVersionPrefix": "latest"}, "gkeVersionPrefix", "prefix like"),
     # CIDRs
