@@ -40,12 +40,32 @@ def hardened_node_config(service_account: pulumi.Input[str]) -> dict:
     }
 
 
+def pick_version(
+    channel_versions: dict[str, str], latest_master: str | None, channel: str, prefix: str
+) -> str:
+    """The control-plane version, as Cluster Toolkit's gke-cluster picks it:
+    the channel's newest version matching the prefix (the data source leaves
+    the channel out when none matches), else the newest matching version."""
+    version = channel_versions.get(channel) or latest_master
+    if not version:
+        raise ValueError(
+            f"gkeVersionPrefix: no GKE version matches {prefix!r} in channel {channel}; "
+            "list them with `gcloud container get-server-config`"
+        )
+    return version
+
+
 def resolve_version(versions, channel: str, prefix: str) -> pulumi.Output[str]:
-    """The control-plane version: the newest of the channel matching `prefix`,
-    or the channel's default version when no prefix is set."""
-    if prefix:
-        return versions.release_channel_latest_version.apply(lambda v: v[channel])
-    return versions.release_channel_default_version.apply(lambda v: v[channel])
+    """The newest version of the channel with `prefix`, or without a prefix the
+    channel's default version."""
+    by_channel = (
+        versions.release_channel_latest_version
+        if prefix
+        else versions.release_channel_default_version
+    )
+    return pulumi.Output.all(by_channel, versions.latest_master_version).apply(
+        lambda args: pick_version(args[0] or {}, args[1], channel, prefix)
+    )
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import plan_of
 
 CLUSTER = "gcp:container/cluster:Cluster"
@@ -105,3 +107,15 @@ def test_adopting_a_cluster_creates_no_cluster_network_or_system_pool():
     assert networks[0] == {"network": "their-net-1", "subnetwork": "their-net-1-sub"}
     assert networks[8] == {"network": "their-rdma", "subnetwork": "their-rdma-sub-7"}
     assert plan.outputs["clusterName"] == "their-cluster"
+
+
+def test_version_falls_back_like_cluster_toolkit_and_fails_clearly():
+    from infra.cluster import pick_version
+
+    assert (
+        pick_version({"REGULAR": "1.35.1-gke.2"}, "1.35.3-gke.1", "REGULAR", "1.35.")
+        == "1.35.1-gke.2"
+    )
+    assert pick_version({}, "1.35.3-gke.1", "REGULAR", "1.35.") == "1.35.3-gke.1"
+    with pytest.raises(ValueError, match="no GKE version matches '1.29.' in channel STABLE"):
+        pick_version({}, None, "STABLE", "1.29.")
