@@ -117,5 +117,5 @@ def test_version_falls_back_like_cluster_toolkit_and_fails_clearly():
         == "1.35.1-gke.2"
     )
     assert pick_version({}, "1.35.3-gke.1", "REGULAR", "1.35.") == "1.35.3-gke.1"
-    with pytest.raises(ValueError, match="no GKE version matches '1.29.' in channel STABLE"):
+    with pytest.raises(ValueError, match=r"no GKE version matches '1\.29\.' in channel STABLE"):
         pick_version({}, None, "STABLE", "1.29.")
