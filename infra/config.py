@@ -396,19 +396,26 @@ def parse(raw: Mapping[str, Any], secret_keys: frozenset[str] | None = None) -> 
             hint = f" (did you mean {close[0]}?)" if close else ""
             problems.append(f"{key}: unknown setting{hint}; see the settings table in README.md")
     values: dict[str, Any] = {}
+    missing = False
     for key, f in known.items():
         if key not in raw or raw[key] is None:
             if is_required(f):
+                missing = True
                 problems.append(f"{key}: required, not set; run `pulumi config set {key} <value>`")
             continue
         try:
             values[f.name] = _parse(f, raw[key])
         except ValueError as err:
             problems.append(str(err))
+    if missing:
+        raise ConfigError(problems)
+    # Mistyped settings fall back to their defaults so that the rules can
+    # still report everything else in the same message.
+    reported = {p.split(":", 1)[0] for p in problems}
+    cfg = StackConfig(**values)
+    problems += [p for p in rule_problems(cfg) if p.split(":", 1)[0] not in reported]
     if problems:
         raise ConfigError(problems)
-    cfg = StackConfig(**values)
-    validate(cfg)
     return cfg
 
 
@@ -813,6 +820,13 @@ def _check_serving(cfg: StackConfig, problems: list[str]) -> None:
 
 def validate(cfg: StackConfig) -> None:
     """Raise ConfigError listing every rule `cfg` breaks."""
+    problems = rule_problems(cfg)
+    if problems:
+        raise ConfigError(problems)
+
+
+def rule_problems(cfg: StackConfig) -> list[str]:
+    """Every rule `cfg` breaks, one message each."""
     problems: list[str] = []
     _check_choices(cfg, problems)
     _check_names(cfg, problems)
@@ -822,8 +836,7 @@ def validate(cfg: StackConfig) -> None:
     _check_production(cfg, problems)
     if cfg.machine_type in SHAPES:
         _check_serving(cfg, problems)
-    if problems:
-        raise ConfigError(problems)
+    return problems
 
 
 def warnings(cfg: StackConfig) -> list[str]:

@@ -187,6 +187,11 @@ def test_all_problems_are_reported_at_once():
     assert {p.split(":")[0] for p in problems} >= {"zone", "nodeCount", "bucketName"}
 
 
+def test_type_errors_and_rule_violations_are_reported_together():
+    problems = problems_of(nodeCount="two", zone="europe-west4-a", nodeCont="1")
+    assert [p.split(":")[0] for p in problems] == ["nodeCont", "nodeCount", "zone"]
+
+
 def test_the_error_message_lists_each_problem_on_its_own_line():
     with pytest.raises(ConfigError) as caught:
         make(zone="europe-west4-a")
