@@ -3,6 +3,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# checkov cannot share .venv (it pins packaging<24; pulumi needs >=26).
+CHECKOV_VENV ?= .venv-checkov
 STACK ?= dev
 
 .PHONY: setup plan test lint format bench
@@ -10,6 +12,11 @@ STACK ?= dev
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt constraints-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt -c constraints-checkov.txt
 	touch $@
 
 setup: $(VENV)/.installed
@@ -22,8 +29,8 @@ lint: setup
 	$(PY) -m ruff format --check .
 	$(PY) -m plan.schema --check
 
-test: lint
-	$(PY) -m pytest -q
+test: lint $(CHECKOV_VENV)/.installed
+	CHECKOV=$(CHECKOV_VENV)/bin/checkov REQUIRE_CHECKOV=1 $(PY) -m pytest -q
 
 format: setup
 	$(PY) -m ruff format .

@@ -716,12 +716,14 @@ def _check_production(cfg: StackConfig, problems: list[str]) -> None:
                 "a production stack keeps deletion protection on",
             )
         )
-    if cfg.bucket_on_destroy == "delete":
+    if cfg.bucket_on_destroy != "protect":
+        # `protect` is the one an engine-side policy can see (retainOnDelete is
+        # not in pulumi-policy's resource options).
         problems.append(
             _bad(
                 "bucketOnDestroy",
-                "delete",
-                "a production stack keeps its data: use retain or protect",
+                cfg.bucket_on_destroy,
+                "a production stack protects its data: use protect",
             )
         )
 

@@ -168,6 +168,7 @@ INVALID = [
         "production",
     ),
     ({"production": "true", "bucketOnDestroy": "delete"}, "bucketOnDestroy", "production"),
+    ({"production": "true", "bucketOnDestroy": "retain"}, "bucketOnDestroy", "use protect"),
     ({"bucketOnDestroy": "keep"}, "bucketOnDestroy", "delete, retain, protect"),
 ]
 

@@ -26,7 +26,12 @@ def tool(name: str) -> str:
 
 
 def shell_scripts() -> list[Path]:
-    scripts = [p for p in REPO.rglob("*.sh") if ".venv" not in p.parts]
+    skip = {"venv", "out", "node_modules"}
+    scripts = [
+        p
+        for p in REPO.rglob("*.sh")
+        if not any(part.startswith(".venv") or part in skip for part in p.relative_to(REPO).parts)
+    ]
     scripts += [REPO / ".ci" / "run"]
     return sorted(scripts)
 

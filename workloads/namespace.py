@@ -6,6 +6,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import StackConfig
+from workloads.options import SERVER_PORT
 
 HF_SECRET_KEY = "hf_api_token"
 LABELS = {"app.kubernetes.io/part-of": "deepseek-r1-trtllm"}
@@ -27,6 +28,29 @@ class Namespace(pulumi.ComponentResource):
             "serving",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=cfg.service_account, namespace=self.name, labels=LABELS
+            ),
+            opts=child,
+        )
+        # The app's pods accept connections only on the server's port (the
+        # Service, the benchmark, Managed Prometheus); the node's own traffic
+        # (kubelet probes, port-forward) is always allowed.
+        self.network_policy = k8s.networking.v1.NetworkPolicy(
+            "ingress",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{cfg.name_prefix}-ingress", namespace=self.name, labels=LABELS
+            ),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=LABELS),
+                policy_types=["Ingress"],
+                ingress=[
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        ports=[
+                            k8s.networking.v1.NetworkPolicyPortArgs(
+                                port=SERVER_PORT, protocol="TCP"
+                            )
+                        ]
+                    )
+                ],
             ),
             opts=child,
         )

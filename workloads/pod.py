@@ -99,6 +99,8 @@ def utility_job_spec(
             spec=k8s.core.v1.PodSpecArgs(
                 restart_policy=restart_policy,
                 service_account_name=service_account,
+                automount_service_account_token=False,
+                security_context=pod_security_context(),
                 node_selector=(
                     node_pool_selector(names.system_pool) if cfg.cluster_mode == "create" else None
                 ),
@@ -109,8 +111,27 @@ def utility_job_spec(
     )
 
 
-def restricted_security_context() -> k8s.core.v1.SecurityContextArgs:
+def restricted_security_context(read_only_root: bool = False) -> k8s.core.v1.SecurityContextArgs:
     return k8s.core.v1.SecurityContextArgs(
         allow_privilege_escalation=False,
         capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+        read_only_root_filesystem=True if read_only_root else None,
+    )
+
+
+def server_security_context() -> k8s.core.v1.SecurityContextArgs:
+    """The TensorRT-LLM server keeps root and the runtime's default capabilities
+    (the NGC image, NCCL and RDMA memory registration expect them), without
+    NET_RAW and without privilege escalation."""
+    return k8s.core.v1.SecurityContextArgs(
+        allow_privilege_escalation=False,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["NET_RAW"]),
+    )
+
+
+def pod_security_context() -> k8s.core.v1.PodSecurityContextArgs:
+    """The container runtime's default seccomp profile: what `docker run` applies,
+    and what NVIDIA runs its TensorRT-LLM containers with."""
+    return k8s.core.v1.PodSecurityContextArgs(
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")
     )

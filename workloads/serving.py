@@ -127,6 +127,7 @@ class Serving(pulumi.ComponentResource):
             ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=options.SERVER_PORT)],
             resources=server_resources(cfg),
             volume_mounts=volume_mounts,
+            security_context=pod.server_security_context(),
             **probes(cfg),
         )
         # Serving pods wait here, not in the probed container, until the
@@ -137,10 +138,12 @@ class Serving(pulumi.ComponentResource):
             command=["/opt/deepseek/serve.sh", "--wait-for-weights"],
             env=server_env(cfg),
             resources=k8s.core.v1.ResourceRequirementsArgs(
-                requests={"cpu": "100m", "memory": "128Mi"}, limits={"memory": "128Mi"}
+                requests={"cpu": "100m", "memory": "128Mi"},
+                limits={"cpu": "100m", "memory": "128Mi"},
             ),
             volume_mounts=volume_mounts[:1],
-            security_context=pod.restricted_security_context(),
+            # Only `test -f` and `sleep`: nothing to write.
+            security_context=pod.restricted_security_context(read_only_root=True),
         )
         self.deployment = k8s.apps.v1.Deployment(
             "server",
@@ -160,6 +163,9 @@ class Serving(pulumi.ComponentResource):
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations=annotations),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=namespace.service_account.metadata.name,
+                        # Workload Identity and GCS FUSE need no token in the pod.
+                        automount_service_account_token=False,
+                        security_context=pod.pod_security_context(),
                         node_selector=pod.node_pool_selector(names.gpu_pool),
                         tolerations=pod.gpu_tolerations(),
                         termination_grace_period_seconds=60,

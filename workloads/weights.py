@@ -67,7 +67,8 @@ class Weights(pulumi.ComponentResource):
                 k8s.core.v1.VolumeMountArgs(name="models", mount_path=MODEL_ROOT),
                 k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
             ],
-            security_context=pod.restricted_security_context(),
+            # Writes only to the bucket (/models) and the /tmp emptyDir (HF_HOME).
+            security_context=pod.restricted_security_context(read_only_root=True),
         )
         self.job = k8s.batch.v1.Job(
             "fetch-weights",
