@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pulumi import RunError
+
 from infra import naming
 from infra.shapes import RDMA_NIC_COUNT, SHAPES
 
@@ -74,8 +76,11 @@ class SecretStr:
         return hash(self._value)
 
 
-class ConfigError(ValueError):
-    """Invalid stack configuration. The message lists every problem found."""
+class ConfigError(RunError, ValueError):
+    """Invalid stack configuration. The message lists every problem found.
+
+    A RunError: the Pulumi language host prints its message alone, without a
+    Python traceback (pulumi-language-python-exec)."""
 
     def __init__(self, problems: list[str]):
         self.problems = problems
