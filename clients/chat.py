@@ -69,56 +69,65 @@ class ReasoningSplitter:
 
     def content_is_answer(self) -> None:
         """The server sends reasoning separately: all content is the answer."""
-        if self.state != "answer":
-            self.state = "answer"
+        self.state = "answer"
 
     def feed(self, text: str) -> list[tuple[str, str]]:
         self.buffer += text
         out: list[tuple[str, str]] = []
-        while True:
-            if self.state == "undecided":
-                stripped = self.buffer.lstrip()
-                if stripped.startswith(OPEN_TAG):
-                    self.buffer = stripped[len(OPEN_TAG) :]
-                    self.state = "reasoning"
-                    continue
-                if OPEN_TAG.startswith(stripped) and stripped:
-                    return out  # maybe the start of <think>: wait for more
-                close = self.buffer.find(CLOSE_TAG)
-                if close >= 0:
-                    out.append(("reasoning", self.buffer[:close]))
-                    self.buffer = self.buffer[close + len(CLOSE_TAG) :]
-                    self.state = "answer"
-                    continue
-                if len(self.buffer) >= self.decide_after:
-                    self.state = "answer"
-                    continue
-                return out
-            if self.state == "reasoning":
-                if self.at_start:
-                    stripped = self.buffer.lstrip()
-                    if stripped and OPEN_TAG.startswith(stripped):
-                        return out  # a leading <think> may still be arriving
-                    if stripped.startswith(OPEN_TAG):
-                        self.buffer = stripped[len(OPEN_TAG) :]
-                    self.at_start = not stripped
-                close = self.buffer.find(CLOSE_TAG)
-                if close >= 0:
-                    out.append(("reasoning", self.buffer[:close]))
-                    self.buffer = self.buffer[close + len(CLOSE_TAG) :]
-                    self.state = "answer"
-                    continue
-                keep = _partial_tag_suffix(self.buffer, CLOSE_TAG)
-                emit = self.buffer[: len(self.buffer) - keep]
-                self.buffer = self.buffer[len(self.buffer) - keep :]
-                if emit:
-                    out.append(("reasoning", emit))
-                return out
-            # answer
+        while self._step(out):
+            pass
+        return out
+
+    def _step(self, out: list[tuple[str, str]]) -> bool:
+        """Move what is decidable from the buffer to `out`; True to go on."""
+        if self.state == "answer":
             if self.buffer:
                 out.append(("answer", self.buffer))
                 self.buffer = ""
-            return out
+            return False
+        if self.at_start:
+            opening = self._leading_open_tag()
+            if opening is None:
+                return False  # a leading <think> may still be arriving
+            if opening:
+                self.state = "reasoning"
+            self.at_start = not self.buffer.strip()
+        if self._close_reasoning(out):
+            return True
+        if self.state == "reasoning":
+            keep = _partial_tag_suffix(self.buffer, CLOSE_TAG)
+            emit, self.buffer = (
+                self.buffer[: len(self.buffer) - keep],
+                self.buffer[len(self.buffer) - keep :],
+            )
+            if emit:
+                out.append(("reasoning", emit))
+            return False
+        if len(self.buffer) >= self.decide_after:  # undecided long enough: no tags
+            self.state = "answer"
+            return True
+        return False
+
+    def _leading_open_tag(self) -> bool | None:
+        """Strip a leading <think>: True if stripped, False if absent, None if unsure."""
+        stripped = self.buffer.lstrip()
+        if stripped.startswith(OPEN_TAG):
+            self.buffer = stripped[len(OPEN_TAG) :]
+            return True
+        if stripped and OPEN_TAG.startswith(stripped):
+            return None
+        return False
+
+    def _close_reasoning(self, out: list[tuple[str, str]]) -> bool:
+        """Everything before `</think>` is reasoning (the tag may have been opened
+        by the chat template); what follows is the answer."""
+        close = self.buffer.find(CLOSE_TAG)
+        if close < 0:
+            return False
+        out.append(("reasoning", self.buffer[:close]))
+        self.buffer = self.buffer[close + len(CLOSE_TAG) :]
+        self.state = "answer"
+        return True
 
     def flush(self) -> list[tuple[str, str]]:
         """The rest, at the end of the stream."""
