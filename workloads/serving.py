@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pulumi
@@ -51,10 +52,10 @@ def server_resources(cfg: StackConfig) -> k8s.core.v1.ResourceRequirementsArgs:
     )
 
 
-def shm_size_gi(cfg: StackConfig) -> int:
-    """/dev/shm for the eight ranks' inter-process buffers; it counts against
-    the pod's memory. GPU recipes' A4 chart uses 250Gi."""
-    return 250
+# /dev/shm for the eight ranks' inter-process buffers; it counts against the
+# pod's memory. GPU recipes' A4 chart uses 250Gi.
+SHM_SIZE_GI = 250
+OPTIONS_HASH_ANNOTATION = "a4-deepseek/options-sha256"
 
 
 def server_env(cfg: StackConfig) -> list[k8s.core.v1.EnvVarArgs]:
@@ -104,7 +105,14 @@ class Serving(pulumi.ComponentResource):
             opts=child,
         )
 
-        annotations = {**pod.gcsfuse_annotations()}
+        annotations = {
+            **pod.gcsfuse_annotations(),
+            # A change of the server options rolls the server: the pod reads
+            # the ConfigMap only when it starts.
+            OPTIONS_HASH_ANNOTATION: hashlib.sha256(
+                options.llm_options_yaml(cfg).encode()
+            ).hexdigest()[:16],
+        }
         if cfg.pod_multi_network:
             annotations.update(pod.network_annotations(cfg.pod_network_names))
 
@@ -121,7 +129,8 @@ class Serving(pulumi.ComponentResource):
         server = k8s.core.v1.ContainerArgs(
             name="server",
             image=image,
-            # The image's entrypoint (docker/serve.sh) runs `trtllm-serve $MODEL_ID`.
+            # The image's entrypoint (docker/serve.sh) runs
+            # `trtllm-serve $MODEL_ROOT/$MODEL_ID` with these arguments.
             args=options.server_args(cfg),
             env=server_env(cfg),
             ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=options.SERVER_PORT)],
@@ -183,7 +192,7 @@ class Serving(pulumi.ComponentResource):
                             k8s.core.v1.VolumeArgs(
                                 name="dshm",
                                 empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
-                                    medium="Memory", size_limit=f"{shm_size_gi(cfg)}Gi"
+                                    medium="Memory", size_limit=f"{SHM_SIZE_GI}Gi"
                                 ),
                             ),
                         ],

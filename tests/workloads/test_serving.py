@@ -305,3 +305,15 @@ def _job_container(plan):
         "spec"
     ]["containers"]
     return container
+
+
+def test_a_change_of_server_options_rolls_the_server(dev_plan):
+    def options_hash(plan):
+        annotations = plan.one(DEPLOYMENT).inputs["spec"]["template"]["metadata"]["annotations"]
+        return annotations["a4-deepseek/options-sha256"]
+
+    assert options_hash(plan_of("dev")) == options_hash(dev_plan)
+    assert options_hash(plan_of("dev", servingOverrides="max_seq_len: 16384")) != options_hash(
+        dev_plan
+    )
+    assert options_hash(plan_of("dev", servingProfile="throughput")) != options_hash(dev_plan)
