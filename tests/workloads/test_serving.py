@@ -317,3 +317,22 @@ def test_a_change_of_server_options_rolls_the_server(dev_plan):
         dev_plan
     )
     assert options_hash(plan_of("dev", servingProfile="throughput")) != options_hash(dev_plan)
+
+
+def test_pods_are_hardened_and_only_the_server_port_is_open(dev_plan):
+    policy = dev_plan.one("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs["spec"]
+    assert policy["podSelector"] == {
+        "matchLabels": {"app.kubernetes.io/part-of": "deepseek-r1-trtllm"}
+    }
+    assert policy["policyTypes"] == ["Ingress"]
+    assert policy["ingress"] == [{"ports": [{"port": 8000, "protocol": "TCP"}]}]
+    jobs = [
+        j.inputs["spec"]["template"]["spec"] for j in dev_plan.of_type("kubernetes:batch/v1:Job")
+    ]
+    for spec in [pod_spec(dev_plan), *jobs]:
+        assert spec["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
+        assert spec["automountServiceAccountToken"] is False
+    assert server(dev_plan)["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["NET_RAW"]},
+    }
