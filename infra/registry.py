@@ -42,12 +42,13 @@ class Registry(pulumi.ComponentResource):
                         keep_count=cfg.registry_keep_versions
                     ),
                 ),
-                # ...and delete older untagged layers of superseded builds.
+                # ...and delete superseded builds (20+ GB each) after 30 days.
+                # KEEP wins over DELETE, so the newest versions always stay.
                 gcp.artifactregistry.RepositoryCleanupPolicyArgs(
-                    id="delete-old-untagged",
+                    id="delete-superseded",
                     action="DELETE",
                     condition=gcp.artifactregistry.RepositoryCleanupPolicyConditionArgs(
-                        tag_state="UNTAGGED", older_than="2592000s"
+                        tag_state="ANY", older_than="2592000s"
                     ),
                 ),
             ],

@@ -97,7 +97,8 @@ def test_registry_is_a_regional_docker_repository_with_cleanup(dev_plan):
     policies = {p["id"]: p for p in repo["cleanupPolicies"]}
     assert policies["keep-recent"]["action"] == "KEEP"
     assert policies["keep-recent"]["mostRecentVersions"]["keepCount"] == 5
-    assert policies["delete-old-untagged"]["condition"]["tagState"] == "UNTAGGED"
+    assert policies["delete-superseded"]["action"] == "DELETE"
+    assert policies["delete-superseded"]["condition"] == {"tagState": "ANY", "olderThan": "2592000s"}
     assert repo["cleanupPolicyDryRun"] is False
 
 
