@@ -98,7 +98,10 @@ def test_registry_is_a_regional_docker_repository_with_cleanup(dev_plan):
     assert policies["keep-recent"]["action"] == "KEEP"
     assert policies["keep-recent"]["mostRecentVersions"]["keepCount"] == 5
     assert policies["delete-superseded"]["action"] == "DELETE"
-    assert policies["delete-superseded"]["condition"] == {"tagState": "ANY", "olderThan": "2592000s"}
+    assert policies["delete-superseded"]["condition"] == {
+        "tagState": "ANY",
+        "olderThan": "2592000s",
+    }
     assert repo["cleanupPolicyDryRun"] is False
 
 
