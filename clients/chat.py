@@ -3,17 +3,12 @@
     python -m clients.chat "Which is larger, 9.9 or 9.11?"
 
 Streams the answer as it arrives, shows the model's reasoning apart from the
-answer, and ends with a summary: time to first token, tokens, tokens/s, total
-time. Reasoning comes either in the `reasoning_content` field (trtllm-serve
-with `--reasoning_parser deepseek-r1`, as this stack runs it) or inside
-`<think>...</think>` in the content (servers without a reasoning parser;
-DeepSeek-R1's chat template opens `<think>` itself, so there only `</think>`
-appears).
-
-Exit codes: 0 done; 2 bad arguments; 3 the server cannot be reached (is
-`kubectl port-forward` running?); 4 the server answered 503 (the model is
-still loading); 5 the answer stopped before it was complete; 6 any other API
-error.
+answer, and ends with a summary: time to first token, completion tokens,
+tokens/s, total time. Reasoning comes either in the `reasoning_content` field
+(trtllm-serve with `--reasoning_parser deepseek-r1`, as this stack runs it) or
+inside `<think>...</think>` in the content (servers without a reasoning
+parser; DeepSeek-R1's chat template opens `<think>` itself, so there only
+`</think>` appears).
 """
 
 from __future__ import annotations
@@ -22,20 +17,38 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 import openai
 
 DEFAULT_BASE_URL = "http://localhost:8000/v1"
 OPEN_TAG, CLOSE_TAG = "<think>", "</think>"
+PORT_FORWARD_HINT = (
+    "start the port-forward first: `$(pulumi stack output portForward) &` "
+    "(kubectl -n NAMESPACE port-forward svc/SERVICE 8000:8000), or pass --base-url"
+)
+LOGS_HINT = "follow the server with `$(pulumi stack output logs)` and try again"
 
 EXIT_OK = 0
-EXIT_USAGE = 2
+EXIT_USAGE = 2  # argparse's own code for bad arguments
 EXIT_UNREACHABLE = 3
 EXIT_LOADING = 4
 EXIT_INCOMPLETE = 5
 EXIT_API_ERROR = 6
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = f"""exit codes:
+  {EXIT_OK}    the answer was complete
+  {EXIT_USAGE}    bad arguments
+  {EXIT_UNREACHABLE}    the server cannot be reached (connection refused: start the port-forward;
+       or closed without an answer: the server is not listening yet)
+  {EXIT_LOADING}    the server answered HTTP 503: the model is still loading
+  {EXIT_INCOMPLETE}    the answer stopped before the server said it was finished
+       (no finish_reason: the connection dropped or the server restarted)
+  {EXIT_API_ERROR}    any other API error (HTTP 4xx/5xx, timeout, no model listed)
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)"""
 
 
 class ChatError(Exception):
@@ -148,12 +161,30 @@ def _partial_tag_suffix(text: str, tag: str) -> int:
     return 0
 
 
+def reasoning_of(part: Any) -> str | None:
+    """The reasoning text of a delta or message: `reasoning_content` (trtllm-serve,
+    vLLM, SGLang, transformers serve) or `reasoning` (newer vLLM)."""
+    for name in ("reasoning_content", "reasoning"):
+        value = getattr(part, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
 # --------------------------------------------------------------------------
 # Printing
 
 
+HEADERS = {"reasoning": "[reasoning]", "answer": "[answer]"}
+DIM, RESET = "\x1b[2m", "\x1b[0m"
+
+
 @dataclass
 class Transcript:
+    """What was received, printed as it arrives under a header per section."""
+
+    out: TextIO
+    color: bool = False
     reasoning: str = ""
     answer: str = ""
     first_token_at: float | None = None
@@ -163,127 +194,170 @@ class Transcript:
     streamed: bool = True
     _section: str | None = field(default=None, repr=False)
 
-    def add(self, kind: str, text: str, out: TextIO) -> None:
-        if not text:
-            return
+    def token_arrived(self) -> None:
+        """A delta with text came from the server (whether or not printable yet)."""
+        self.chunks += 1
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()
+
+    def add(self, kind: str, text: str) -> None:
+        if kind != self._section:
+            text = text.lstrip()  # "\n\n" after </think> would only push the answer down
+            if not text:
+                return
+            self._open_section(kind)
         if kind == "reasoning":
             self.reasoning += text
         else:
             self.answer += text
-        if kind != self._section:
-            if self._section is not None:
-                out.write("\n")
-            out.write("[reasoning]\n" if kind == "reasoning" else "[answer]\n")
-            self._section = kind
-        out.write(text)
-        out.flush()
+        self.out.write(text)
+        self.out.flush()
+
+    def add_all(self, pieces: Iterable[tuple[str, str]]) -> None:
+        for kind, text in pieces:
+            self.add(kind, text)
+
+    def _open_section(self, kind: str) -> None:
+        if self._section is not None:
+            self.out.write(RESET + "\n" if self.color else "\n")
+        self.out.write(HEADERS[kind] + "\n")
+        if self.color and kind == "reasoning":
+            self.out.write(DIM)
+        self._section = kind
+
+    def close(self) -> None:
+        """End the last section (before the summary or an error)."""
+        if self._section is not None:
+            self.out.write(RESET + "\n" if self.color else "\n")
+            self.out.flush()
 
 
 @dataclass
 class Summary:
     ttft_s: float | None
     tokens: int
-    tokens_counted: str  # "usage" (the server's count) or "chunks" (an estimate)
+    counted_by: str  # "usage" (the server's count) or "chunks" (an estimate)
     tokens_per_s: float | None
     total_s: float
+    finish_reason: str
 
     def render(self) -> str:
-        ttft = f"{self.ttft_s:.2f} s" if self.ttft_s is not None else "n/a"
+        ttft = f"{self.ttft_s:.2f} s" if self.ttft_s is not None else "n/a (not streamed)"
+        if self.counted_by == "usage":
+            count = f"{self.tokens} completion tokens (server usage)"
+        else:
+            count = (
+                f"{self.tokens} chunks (no usage from the server; a chunk can hold several tokens)"
+            )
         rate = f"{self.tokens_per_s:.1f}" if self.tokens_per_s is not None else "n/a"
-        basis = "" if self.tokens_counted == "usage" else " (streamed chunks)"
+        finish = self.finish_reason
+        if finish == "length":
+            finish += " (cut at --max-tokens or the server's max_seq_len)"
         return (
-            f"time to first token {ttft} | {self.tokens} tokens{basis} | "
-            f"{rate} tokens/s | total {self.total_s:.2f} s"
+            f"time to first token {ttft} | {count} | {rate} tokens/s | "
+            f"total {self.total_s:.2f} s | finish: {finish}"
         )
 
 
 def summarize(transcript: Transcript, started: float, ended: float) -> Summary:
-    """Streaming: tokens/s over the time after the first token (decode speed).
+    """Streaming: tokens/s over the time after the first token (generation speed).
     Non-streaming: no first-token time; tokens/s over the whole request."""
-    tokens = transcript.usage_tokens if transcript.usage_tokens is not None else transcript.chunks
-    counted = "usage" if transcript.usage_tokens is not None else "chunks"
+    usage = transcript.usage_tokens
+    tokens, counted_by = (usage, "usage") if usage is not None else (transcript.chunks, "chunks")
+    total = ended - started
+    finish = transcript.finish_reason or "?"
     if not transcript.streamed or transcript.first_token_at is None:
-        total = ended - started
-        return Summary(None, tokens, counted, tokens / total if total and tokens else None, total)
-    ttft = transcript.first_token_at - started
+        rate = tokens / total if total > 0 and tokens else None
+        return Summary(None, tokens, counted_by, rate, total, finish)
     generating = ended - transcript.first_token_at
-    rate = tokens / generating if generating and tokens else None
-    return Summary(ttft, tokens, counted, rate, ended - started)
+    rate = tokens / generating if generating > 0 and tokens else None
+    return Summary(transcript.first_token_at - started, tokens, counted_by, rate, total, finish)
 
 
 # --------------------------------------------------------------------------
 # Talking to the server
 
 
-def explain(err: Exception, base_url: str) -> ChatError:
-    """The user-facing message and exit code for an API failure."""
-    if isinstance(err, openai.APIConnectionError):
+def _root_cause(err: BaseException) -> BaseException:
+    """The transport error under the SDK's wrapper (the deepest cause)."""
+    while err.__cause__ is not None or err.__context__ is not None:
+        err = err.__cause__ or err.__context__  # type: ignore[assignment]
+    return err
+
+
+def _connect_failed(err: BaseException) -> bool:
+    """True when no connection was made at all (refused, no route, unknown host)."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if type(seen).__name__ == "ConnectError" or isinstance(seen, ConnectionRefusedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def explain(err: openai.OpenAIError, base_url: str, timeout: float) -> ChatError:
+    """The user-facing message and exit code for a failure before the answer began."""
+    if isinstance(err, openai.APITimeoutError):
         return ChatError(
-            f"cannot reach {base_url} ({err.__class__.__name__}). Is the port-forward running? "
-            "Start it with: $(pulumi stack output portForward)",
+            f"{base_url} gave no answer within {timeout:g} s (--timeout)", EXIT_API_ERROR
+        )
+    if isinstance(err, openai.APIConnectionError):
+        cause = _root_cause(err)
+        if _connect_failed(err):
+            return ChatError(
+                f"cannot connect to {base_url} ({cause}); {PORT_FORWARD_HINT}", EXIT_UNREACHABLE
+            )
+        return ChatError(
+            f"{base_url} closed the connection without an answer ({cause}). Through "
+            "`kubectl port-forward` this means the server in the pod is not listening yet "
+            f"(trtllm-serve opens its port once the model is loaded): {LOGS_HINT}",
             EXIT_UNREACHABLE,
         )
     if isinstance(err, openai.APIStatusError) and err.status_code == 503:
         return ChatError(
-            f"{base_url} answered 503: the server is up but the model is not ready yet "
-            "(loading weights, compiling kernels). Follow it with "
-            "$(pulumi stack output logs) and try again.",
+            f"{base_url} answered 503 Service Unavailable: the server is up but the model is "
+            f"not ready yet (loading weights, compiling kernels); {LOGS_HINT}",
             EXIT_LOADING,
         )
     if isinstance(err, openai.APIStatusError):
         return ChatError(
-            f"the server answered HTTP {err.status_code}: {err.message}", EXIT_API_ERROR
+            f"{base_url} answered HTTP {err.status_code}: {_status_detail(err)}", EXIT_API_ERROR
         )
-    return ChatError(f"API error: {err}", EXIT_API_ERROR)
+    return ChatError(f"API error from {base_url}: {err}", EXIT_API_ERROR)
+
+
+def _status_detail(err: openai.APIStatusError) -> str:
+    """The server's own error message: OpenAI's {"error": {"message"}} (the SDK
+    keeps the inner object), trtllm-serve's {"message"}, else the body text."""
+    body = err.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        message = inner.get("message") if isinstance(inner, dict) else inner
+        if message:
+            return str(message)
+    text = err.response.text.strip() if err.response is not None else ""
+    return text[:500] or err.message
+
+
+def incomplete(reason: str) -> ChatError:
+    return ChatError(
+        f"the answer stopped before it was complete ({reason}); the connection dropped or "
+        f"the server restarted: {LOGS_HINT}",
+        EXIT_INCOMPLETE,
+    )
 
 
 def pick_model(client: openai.OpenAI) -> str:
+    """The first model the server lists (trtllm-serve lists the one it serves)."""
     models = client.models.list().data
     if not models:
         raise ChatError("the server lists no models; pass --model", EXIT_API_ERROR)
     return models[0].id
 
 
-def build_messages(question: str, system: str | None) -> list[dict]:
+def build_messages(question: str, system: str | None) -> list[dict[str, str]]:
     messages = [{"role": "system", "content": system}] if system else []
     return [*messages, {"role": "user", "content": question}]
-
-
-def chat(args: argparse.Namespace, out: TextIO = sys.stdout) -> Summary:
-    client = openai.OpenAI(
-        base_url=args.base_url, api_key=args.api_key, timeout=args.timeout, max_retries=0
-    )
-    try:
-        model = args.model or pick_model(client)
-        request = {
-            "model": model,
-            "messages": build_messages(args.question, args.system),
-            "temperature": args.temperature,
-            "top_p": args.top_p,
-            "max_tokens": args.max_tokens,
-        }
-        prefilled = looks_prefilled(model, args.think_prefilled)
-        started = time.perf_counter()
-        transcript = Transcript()
-        if args.no_stream:
-            _complete(client, request, prefilled, transcript, out)
-        else:
-            _stream(client, request, prefilled, transcript, out)
-        ended = time.perf_counter()
-    except openai.OpenAIError as err:
-        raise explain(err, args.base_url) from err
-    out.write("\n")
-    if transcript.finish_reason is None:
-        raise ChatError(
-            "the stream ended before the answer was complete (no finish reason); "
-            "the server may have restarted or the connection dropped",
-            EXIT_INCOMPLETE,
-        )
-    summary = summarize(transcript, started, ended)
-    out.write(f"\n-- {summary.render()} (finish: {transcript.finish_reason})\n")
-    return summary
 
 
 def looks_prefilled(model: str, choice: str) -> bool:
@@ -294,70 +368,131 @@ def looks_prefilled(model: str, choice: str) -> bool:
 
 
 def _stream(
-    client: openai.OpenAI, request: dict, prefilled: bool, transcript: Transcript, out: TextIO
+    client: openai.OpenAI, request: dict[str, Any], splitter: ReasoningSplitter, t: Transcript
 ) -> None:
-    splitter = ReasoningSplitter(prefilled=prefilled)
     stream = client.chat.completions.create(
         **request, stream=True, stream_options={"include_usage": True}
     )
-    for chunk in stream:
-        if chunk.usage is not None and chunk.usage.completion_tokens is not None:
-            transcript.usage_tokens = chunk.usage.completion_tokens
-        for choice in chunk.choices:
-            delta = choice.delta
-            reasoning = getattr(delta, "reasoning_content", None)
-            if reasoning:
-                splitter.content_is_answer()
-                transcript.chunks += 1
-                transcript.add("reasoning", reasoning, out)
-            if delta.content:
-                transcript.chunks += 1
-                for kind, text in splitter.feed(delta.content):
-                    transcript.add(kind, text, out)
-            if choice.finish_reason:
-                transcript.finish_reason = choice.finish_reason
-    for kind, text in splitter.flush():
-        transcript.add(kind, text, out)
+    try:
+        for chunk in stream:
+            if chunk.usage is not None and chunk.usage.completion_tokens is not None:
+                t.usage_tokens = chunk.usage.completion_tokens
+            for choice in chunk.choices or []:
+                _take_delta(choice.delta, splitter, t)
+                if choice.finish_reason:
+                    t.finish_reason = choice.finish_reason
+    except openai.OpenAIError as err:  # after the answer began: it was cut short
+        t.add_all(splitter.flush())
+        raise incomplete(str(_root_cause(err))) from err
+    t.add_all(splitter.flush())
+    if t.finish_reason is None:
+        raise incomplete("the stream ended without a finish_reason")
+
+
+def _take_delta(delta: Any, splitter: ReasoningSplitter, t: Transcript) -> None:
+    if delta is None:
+        return
+    reasoning, content = reasoning_of(delta), delta.content
+    if reasoning or content:
+        t.token_arrived()
+    if reasoning:
+        splitter.content_is_answer()
+        t.add("reasoning", reasoning)
+    if content:
+        t.add_all(splitter.feed(content))
 
 
 def _complete(
-    client: openai.OpenAI, request: dict, prefilled: bool, transcript: Transcript, out: TextIO
+    client: openai.OpenAI, request: dict[str, Any], splitter: ReasoningSplitter, t: Transcript
 ) -> None:
-    transcript.streamed = False
-    splitter = ReasoningSplitter(prefilled=prefilled)
+    t.streamed = False
     response = client.chat.completions.create(**request)
+    if not response.choices:
+        raise ChatError("the server's answer has no choices", EXIT_API_ERROR)
     choice = response.choices[0]
-    reasoning = getattr(choice.message, "reasoning_content", None)
+    reasoning = reasoning_of(choice.message)
     if reasoning:
         splitter.content_is_answer()
-        transcript.add("reasoning", reasoning, out)
-    for kind, text in [*splitter.feed(choice.message.content or ""), *splitter.flush()]:
-        transcript.add(kind, text, out)
-    transcript.finish_reason = choice.finish_reason
+        t.add("reasoning", reasoning)
+    t.add_all(splitter.feed(choice.message.content or ""))
+    t.add_all(splitter.flush())
+    t.finish_reason = choice.finish_reason
     if response.usage is not None:
-        transcript.usage_tokens = response.usage.completion_tokens
+        t.usage_tokens = response.usage.completion_tokens
+    if t.finish_reason is None:
+        raise incomplete("the response has no finish_reason")
+
+
+def chat(args: argparse.Namespace, out: TextIO = sys.stdout) -> Summary:
+    """Ask the question, print the answer as it comes, then the summary."""
+    client = openai.OpenAI(
+        base_url=args.base_url, api_key=args.api_key, timeout=args.timeout, max_retries=0
+    )
+    transcript = Transcript(out, color=_wants_color(out))
+    try:
+        model = args.model or pick_model(client)
+        request = {
+            "model": model,
+            "messages": build_messages(args.question, args.system),
+            "temperature": args.temperature,
+            "top_p": args.top_p,
+            "max_tokens": args.max_tokens,
+        }
+        splitter = ReasoningSplitter(prefilled=looks_prefilled(model, args.think_prefilled))
+        started = time.perf_counter()
+        if args.no_stream:
+            _complete(client, request, splitter, transcript)
+        else:
+            _stream(client, request, splitter, transcript)
+        ended = time.perf_counter()
+    except openai.OpenAIError as err:
+        raise explain(err, args.base_url, args.timeout) from err
+    finally:
+        transcript.close()
+    summary = summarize(transcript, started, ended)
+    out.write(f"\n-- {summary.render()}\n")
+    return summary
+
+
+def _wants_color(out: TextIO) -> bool:
+    return out.isatty() and not os.environ.get("NO_COLOR")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m clients.chat",
         description=__doc__.split("\n\n")[0],
-        epilog="Exit codes: 0 done, 2 bad arguments, 3 server unreachable, "
-        "4 model still loading (HTTP 503), 5 answer incomplete, 6 other API error.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("question")
+    parser.add_argument("question", help="what to ask")
     parser.add_argument(
         "--base-url",
         default=os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL,
-        help=f"OpenAI-compatible API root (default: $OPENAI_BASE_URL or {DEFAULT_BASE_URL})",
+        help=f"OpenAI-compatible API root (default: $OPENAI_BASE_URL or {DEFAULT_BASE_URL}, "
+        "the port-forwarded service)",
     )
-    parser.add_argument("--api-key", default=os.environ.get("OPENAI_API_KEY") or "not-needed")
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("OPENAI_API_KEY") or "not-needed",
+        help="API key (default: $OPENAI_API_KEY or a dummy, for servers that check none)",
+    )
     parser.add_argument("--model", help="model name (default: the first one the server lists)")
-    parser.add_argument("--system", default="You are a helpful AI assistant", help="system prompt")
-    parser.add_argument("--temperature", type=float, default=0.6)
-    parser.add_argument("--top-p", type=float, default=0.95)
-    parser.add_argument("--max-tokens", type=int, default=4096)
-    parser.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
+    parser.add_argument(
+        "--system", default="You are a helpful AI assistant", help="system prompt ('' for none)"
+    )
+    parser.add_argument("--temperature", type=float, default=0.6, help="default: %(default)s")
+    parser.add_argument("--top-p", type=float, default=0.95, help="default: %(default)s")
+    parser.add_argument(
+        "--max-tokens",
+        type=int,
+        default=4096,
+        help="completion token limit (default: %(default)s; trtllm-serve lowers it to what "
+        "fits in its max_seq_len)",
+    )
+    parser.add_argument(
+        "--no-stream", action="store_true", help="wait for the whole answer, then print it"
+    )
     parser.add_argument(
         "--think-prefilled",
         choices=("auto", "yes", "no"),
@@ -365,7 +500,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="whether the chat template opens <think> itself, so content is reasoning until "
         "</think> when the server sends no reasoning_content (auto: yes for R1 models)",
     )
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per request")
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds to wait for the server to answer"
+    )
     return parser.parse_args(argv)
 
 
@@ -376,6 +513,9 @@ def main(argv: list[str] | None = None) -> int:
     except ChatError as err:
         print(f"\nerror: {err}", file=sys.stderr)
         return err.exit_code
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return EXIT_OK
 
 

@@ -34,7 +34,15 @@ def server(tiny_models_dir, tmp_path_factory) -> str:
     """Base URL (`.../v1`) of `transformers serve` on a free loopback port."""
     port = free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    # No hub access, and an empty cache: /v1/models lists the cache's models first.
+    cache = tmp_path_factory.mktemp("hf-cache")
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_HOME": str(cache),
+        "HF_HUB_CACHE": str(cache / "hub"),
+    }
     command = [
         str(Path(sys.executable).parent / "transformers"),
         "serve",
@@ -65,13 +73,16 @@ def server(tiny_models_dir, tmp_path_factory) -> str:
             process.kill()
 
 
-def run_chat(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """`python -m clients.chat ...` as a user runs it."""
+def run_chat(
+    *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`python -m clients.chat ...` as a user runs it (no OPENAI_* from this shell)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     return subprocess.run(
         [sys.executable, "-m", "clients.chat", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")},
+        env={**clean, **(env or {})},
     )

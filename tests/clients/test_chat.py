@@ -1,4 +1,11 @@
-"""The chat client against a real OpenAI-compatible server on loopback."""
+"""The chat client against a real OpenAI-compatible server on loopback.
+
+`transformers serve` runs the tiny deterministic models of tiny_models.py, so
+each reasoning format comes through a real server's streaming and
+non-streaming paths. Failures a healthy server does not produce (503 while
+loading, a cut stream, a dropped connection) come from a scripted loopback
+server.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,8 @@ import http.server
 import json
 import subprocess
 import threading
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -17,17 +26,28 @@ QUESTION = "how many r in strawberry ?"
 
 
 def sections(stdout: str) -> dict[str, str]:
-    """`[reasoning]` / `[answer]` blocks of the client's output."""
-    found, current = {}, None
+    """`[reasoning]` / `[answer]` blocks of the client's output, whitespace-normalised."""
+    found: dict[str, str] = {}
+    current = None
     for line in stdout.splitlines():
         if line in ("[reasoning]", "[answer]"):
             current = line.strip("[]")
+            assert current not in found, f"a second {line} section:\n{stdout}"
             found[current] = ""
         elif line.startswith("-- "):
             current = None
         elif current:
-            found[current] += line
+            found[current] += line + " "
     return {k: " ".join(v.split()) for k, v in found.items()}
+
+
+def summary_line(stdout: str) -> str:
+    last = stdout.strip().splitlines()[-1]
+    assert last.startswith("-- time to first token"), stdout
+    return last
+
+
+# --- against transformers serve --------------------------------------------------
 
 
 @pytest.mark.parametrize("model", ["reasoning", "think-tags", "r1-prefilled"])
@@ -37,119 +57,378 @@ def test_reasoning_and_answer_are_separated(server, tiny_models_dir, model, mode
     assert done.returncode == 0, done.stderr
     assert sections(done.stdout) == {"reasoning": REASONING, "answer": ANSWER}
     assert "<think>" not in done.stdout and "</think>" not in done.stdout
-    summary = done.stdout.strip().splitlines()[-1]
-    assert "tokens/s" in summary and "total" in summary and "(finish: stop)" in summary
+    # Reasoning first, each section starting right under its header.
+    assert done.stdout.startswith(f"[reasoning]\n{REASONING.split()[0]}")
+    assert f"\n[answer]\n{ANSWER.split()[0]}" in done.stdout
+    assert summary_line(done.stdout).endswith("| finish: stop")
 
 
-def test_streaming_reports_time_to_first_token_and_token_count(server, tiny_models_dir):
+def test_streaming_summary_has_first_token_time_and_the_servers_token_count(
+    server, tiny_models_dir
+):
     done = run_chat(QUESTION, "--base-url", server, "--model", str(tiny_models_dir["reasoning"]))
-    summary = done.stdout.strip().splitlines()[-1]
-    assert "time to first token n/a" not in summary
-    assert "time to first token" in summary
-    # 9 generated words + the end token, counted by the server or from the stream.
-    assert " 10 tokens" in summary or " 9 tokens (streamed chunks)" in summary
+    summary = summary_line(done.stdout)
+    # 9 generated words and the end token, as the server counted them (stream_options usage).
+    assert "| 10 completion tokens (server usage) |" in summary
+    ttft = float(summary.split("time to first token ")[1].split(" s")[0])
+    total = float(summary.split("total ")[1].split(" s")[0])
+    assert 0 < ttft <= total
+    assert float(summary.split(" tokens/s")[0].rsplit("| ", 1)[1]) > 0
+
+
+def test_non_streaming_summary_has_no_first_token_time(server, tiny_models_dir):
+    done = run_chat(
+        QUESTION, "--base-url", server, "--model", str(tiny_models_dir["reasoning"]), "--no-stream"
+    )
+    summary = summary_line(done.stdout)
+    assert summary.startswith("-- time to first token n/a (not streamed) |")
+    assert "| 10 completion tokens (server usage) |" in summary
+
+
+def test_an_answer_cut_by_max_tokens_says_so(server, tiny_models_dir):
+    done = run_chat(
+        QUESTION, "--base-url", server, "--model", str(tiny_models_dir["think-tags"]),
+        "--max-tokens", "3",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert sections(done.stdout) == {"reasoning": "i should"}
+    assert summary_line(done.stdout).endswith(
+        "finish: length (cut at --max-tokens or the server's max_seq_len)"
+    )
 
 
 def test_without_model_the_first_listed_one_is_used(server, tiny_models_dir):
     first = run_chat(QUESTION, "--base-url", server, "--model", str(tiny_models_dir["think-tags"]))
-    assert first.returncode == 0
+    assert first.returncode == 0  # now loaded, so listed by /v1/models
     done = run_chat(QUESTION, "--base-url", server, "--no-stream")
     assert done.returncode == 0, done.stderr
     assert sections(done.stdout)["answer"] == ANSWER
 
 
-def test_the_seed_wrapper_script_still_works(server, tiny_models_dir):
-    done = subprocess.run(
-        [
-            "./stream_chat.sh",
-            QUESTION,
-            "--base-url",
-            server,
-            "--model",
-            str(tiny_models_dir["r1-prefilled"]),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
+def test_the_base_url_can_come_from_the_environment(server, tiny_models_dir):
+    done = run_chat(
+        QUESTION, "--model", str(tiny_models_dir["reasoning"]), env={"OPENAI_BASE_URL": server}
     )
     assert done.returncode == 0, done.stderr
+    assert sections(done.stdout)["answer"] == ANSWER
+
+
+def test_a_server_error_is_reported_with_its_status(server):
+    done = run_chat(QUESTION, "--base-url", server, "--model", "/no/such/model")
+    assert done.returncode == chat.EXIT_API_ERROR
+    assert f"error: {server} answered HTTP 500: Internal Server Error" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_the_seed_wrapper_script_still_works(server, tiny_models_dir):
+    done = subprocess.run(
+        ["./stream_chat.sh", QUESTION, "--base-url", server,
+         "--model", str(tiny_models_dir["r1-prefilled"])],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
     assert sections(done.stdout) == {"reasoning": REASONING, "answer": ANSWER}
+
+
+# --- failures -------------------------------------------------------------------
 
 
 def test_server_down_says_to_start_the_port_forward():
     done = run_chat(QUESTION, "--base-url", "http://127.0.0.1:9/v1", "--model", "m")
     assert done.returncode == chat.EXIT_UNREACHABLE
-    assert "cannot reach http://127.0.0.1:9/v1" in done.stderr
-    assert "port-forward" in done.stderr
+    assert "cannot connect to http://127.0.0.1:9/v1 ([Errno 111] Connection refused)" in done.stderr
+    assert "port-forward" in done.stderr and "pulumi stack output portForward" in done.stderr
     assert "Traceback" not in done.stderr
+    assert done.stdout == ""
 
 
-class _Scripted(http.server.BaseHTTPRequestHandler):
-    """A loopback server for failures a healthy server will not produce:
-    503 while loading (trtllm-serve's /health contract) and a cut stream."""
+def test_the_wrapper_script_passes_the_exit_code_on():
+    done = subprocess.run(
+        ["./stream_chat.sh", QUESTION, "--base-url", "http://127.0.0.1:9/v1", "--model", "m"],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == chat.EXIT_UNREACHABLE, done.stderr
 
-    mode = "503"
+
+def sse(delta: dict, finish: str | None = None, usage: dict | None = None) -> bytes:
+    chunk = {
+        "id": "x",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "m",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    if usage:
+        chunk["usage"] = usage
+    return f"data: {json.dumps(chunk)}\n\n".encode()
+
+
+class Scripted(http.server.BaseHTTPRequestHandler):
+    """Loopback answers a healthy server does not give; `script` picks one."""
+
+    protocol_version = "HTTP/1.1"
+    script: Callable[[Scripted], None]
+
+    def do_GET(self):
+        self.script()
 
     def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if _Scripted.mode == "503":
-            body = json.dumps(
-                {"error": {"message": "model is loading", "type": "unavailable"}}
-            ).encode()
-            self.send_response(503)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
-        for word in ("the", " answer"):
-            chunk = {
-                "id": "x",
-                "object": "chat.completion.chunk",
-                "created": 0,
-                "model": "m",
-                "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}],
-            }
-            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-            self.wfile.flush()
-        # ...and the connection closes: no finish_reason, no [DONE].
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.requests.append(json.loads(body))  # type: ignore[attr-defined]
+        self.script()
 
     def log_message(self, *args):
         pass
 
+    def reply(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def start_stream(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.close_connection = True
+
+    def send_chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def end_stream(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+
+
+def loading(h: Scripted) -> None:
+    """trtllm-serve's answer while the model is unavailable (/health's 503)."""
+    h.reply(503, {"object": "error", "message": "model is loading", "code": 503})
+
+
+def bad_request(h: Scripted) -> None:
+    """trtllm-serve's error body: {"object": "error", "message", "type", "code"}."""
+    h.reply(400, {"object": "error", "message": "max_tokens too large", "type": "BadRequestError", "code": 400})  # fmt: skip
+
+
+def cut_mid_answer(h: Scripted) -> None:
+    """Chunked stream, then the connection closes without the last chunk."""
+    h.start_stream()
+    for text in ("<think>i should", " count</think>", "the answer"):
+        h.send_chunk(sse({"content": text}))
+
+
+def no_finish_reason(h: Scripted) -> None:
+    """A well-formed stream ([DONE] and all) that never gives a finish_reason."""
+    h.start_stream()
+    h.send_chunk(sse({"content": "the answer"}))
+    h.send_chunk(b"data: [DONE]\n\n")
+    h.end_stream()
+
+
+def without_usage(h: Scripted) -> None:
+    """A complete stream from a server that ignores stream_options."""
+    h.start_stream()
+    h.send_chunk(sse({"role": "assistant", "content": ""}))
+    for text in ("<think>", "hm", "</think>", "the", " answer"):
+        h.send_chunk(sse({"content": text}))
+    h.send_chunk(sse({}, finish="stop"))
+    h.send_chunk(b"data: [DONE]\n\n")
+    h.end_stream()
+
+
+def reasoning_field(h: Scripted) -> None:
+    """Newer vLLM's `reasoning` field (not `reasoning_content`)."""
+    h.start_stream()
+    h.send_chunk(sse({"reasoning": "let me think"}))
+    time.sleep(1)  # thinking: the first token came before this
+    h.send_chunk(sse({"content": "the answer"}, finish="stop"))
+    h.send_chunk(b"data: [DONE]\n\n")
+    h.end_stream()
+
+
+def trtllm_reasoning_parser(h: Scripted) -> None:
+    """trtllm-serve with --reasoning_parser deepseek-r1: reasoning_content, then content,
+    several tokens a chunk (stream_interval), usage in a last chunk without choices."""
+    h.start_stream()
+    h.send_chunk(sse({"role": "assistant", "content": ""}))
+    for text in ("\nOkay, 9.9 is ", "9.90, so it is larger", ".\n"):
+        h.send_chunk(sse({"reasoning_content": text}))
+    for text in ("\n\n**9.9** is larger", " than 9.11."):
+        h.send_chunk(sse({"content": text}))
+    h.send_chunk(sse({}, finish="stop"))
+    usage = {"prompt_tokens": 20, "completion_tokens": 31, "total_tokens": 51}
+    h.send_chunk(f"data: {json.dumps({'id': 'x', 'object': 'chat.completion.chunk', 'created': 0, 'model': 'm', 'choices': [], 'usage': usage})}\n\n".encode())  # fmt: skip
+    h.send_chunk(b"data: [DONE]\n\n")
+    h.end_stream()
+
+
+def hang_up(h: Scripted) -> None:
+    """What `kubectl port-forward` does while nothing listens in the pod."""
+    h.close_connection = True
+    h.connection.close()
+
+
+def silent(h: Scripted) -> None:
+    time.sleep(3)
+    h.close_connection = True
+
 
 @pytest.fixture
-def scripted_server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
+def scripted() -> Iterator[Callable[[Callable[[Scripted], None]], str]]:
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def start(script: Callable[[Scripted], None]) -> str:
+        """Base URL of a new loopback server; its `.requests` are on `start.last`."""
+        handler = type("Handler", (Scripted,), {"script": script})
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        httpd.daemon_threads = True
+        httpd.requests = []  # type: ignore[attr-defined]
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        servers.append(httpd)
+        start.last = httpd  # type: ignore[attr-defined]
+        return f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+
+    yield start
+    for httpd in servers:
+        httpd.shutdown()
+        httpd.server_close()
 
 
-def test_503_says_the_model_is_still_loading(scripted_server):
-    _Scripted.mode = "503"
-    done = run_chat(QUESTION, "--base-url", scripted_server, "--model", "m")
+@pytest.mark.parametrize("mode", [[], ["--no-stream"]], ids=["stream", "no-stream"])
+def test_503_says_the_model_is_still_loading(scripted, mode):
+    url = scripted(loading)
+    done = run_chat(QUESTION, "--base-url", url, "--model", "m", *mode)
     assert done.returncode == chat.EXIT_LOADING
-    assert "answered 503" in done.stderr and "not ready" in done.stderr
+    assert f"error: {url} answered 503 Service Unavailable" in done.stderr
+    assert "not ready yet" in done.stderr and "pulumi stack output logs" in done.stderr
 
 
-def test_a_stream_that_ends_early_is_an_error(scripted_server):
-    _Scripted.mode = "cut"
-    done = run_chat(
-        QUESTION, "--base-url", scripted_server, "--model", "m", "--think-prefilled", "no"
-    )
+def test_503_while_listing_models_says_the_same(scripted):
+    done = run_chat(QUESTION, "--base-url", scripted(loading))
+    assert done.returncode == chat.EXIT_LOADING
+
+
+def test_other_api_errors_show_the_servers_message(scripted):
+    url = scripted(bad_request)
+    done = run_chat(QUESTION, "--base-url", url, "--model", "m")
+    assert done.returncode == chat.EXIT_API_ERROR
+    assert f"error: {url} answered HTTP 400: max_tokens too large" in done.stderr
+
+
+def test_a_stream_cut_mid_answer_is_incomplete_and_keeps_what_came(scripted):
+    done = run_chat(QUESTION, "--base-url", scripted(cut_mid_answer), "--model", "m")
     assert done.returncode == chat.EXIT_INCOMPLETE, done.stderr
-    assert "ended before the answer was complete" in done.stderr
+    assert "the answer stopped before it was complete (peer closed connection" in done.stderr
+    assert sections(done.stdout) == {"reasoning": "i should count", "answer": "the answer"}
+    assert "-- time to first token" not in done.stdout
 
 
-# --- the splitter on its own -------------------------------------------------
+def test_a_stream_without_finish_reason_is_incomplete(scripted):
+    done = run_chat(QUESTION, "--base-url", scripted(no_finish_reason), "--model", "m")
+    assert done.returncode == chat.EXIT_INCOMPLETE, done.stderr
+    assert "(the stream ended without a finish_reason)" in done.stderr
+    assert sections(done.stdout) == {"answer": "the answer"}
 
 
-def split(chunks, prefilled=False):
+def test_without_usage_the_summary_counts_chunks_and_says_so(scripted):
+    done = run_chat(QUESTION, "--base-url", scripted(without_usage), "--model", "m")
+    assert done.returncode == 0, done.stderr
+    assert sections(done.stdout) == {"reasoning": "hm", "answer": "the answer"}
+    assert "| 5 chunks (no usage from the server; a chunk can hold several tokens) |" in (
+        summary_line(done.stdout)
+    )
+
+
+def test_trtllm_serves_reasoning_apart_and_the_request_asks_for_usage(scripted):
+    url = scripted(trtllm_reasoning_parser)
+    done = run_chat(
+        "Which is larger, 9.9 or 9.11?", "--base-url", url, "--model", "DeepSeek-R1-0528",
+        "--system", "", "--temperature", "0.3", "--top-p", "0.9", "--max-tokens", "77",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert sections(done.stdout) == {
+        "reasoning": "Okay, 9.9 is 9.90, so it is larger.",
+        "answer": "**9.9** is larger than 9.11.",
+    }
+    assert "| 31 completion tokens (server usage) |" in summary_line(done.stdout)
+    (request,) = scripted.last.requests
+    assert request == {
+        "model": "DeepSeek-R1-0528",
+        "messages": [{"role": "user", "content": "Which is larger, 9.9 or 9.11?"}],
+        "temperature": 0.3,
+        "top_p": 0.9,
+        "max_tokens": 77,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+
+
+def test_the_default_request_follows_the_seed(scripted):
+    run_chat(QUESTION, "--base-url", scripted(trtllm_reasoning_parser), "--model", "m")
+    (request,) = scripted.last.requests
+    assert request["messages"][0] == {"role": "system", "content": "You are a helpful AI assistant"}
+    assert (request["temperature"], request["top_p"]) == (0.6, 0.95)
+
+
+def test_the_reasoning_field_of_newer_servers_is_reasoning(scripted):
+    done = run_chat(QUESTION, "--base-url", scripted(reasoning_field), "--model", "m")
+    assert done.returncode == 0, done.stderr
+    assert sections(done.stdout) == {"reasoning": "let me think", "answer": "the answer"}
+    summary = summary_line(done.stdout)
+    assert "| 2 chunks (no usage from the server" in summary
+    ttft = float(summary.split("time to first token ")[1].split(" s")[0])
+    total = float(summary.split("total ")[1].split(" s")[0])
+    assert ttft < 1 <= total  # the first token is the first reasoning token
+
+
+def test_a_connection_closed_without_answer_says_the_server_is_not_listening(scripted):
+    url = scripted(hang_up)
+    done = run_chat(QUESTION, "--base-url", url, "--model", "m")
+    assert done.returncode == chat.EXIT_UNREACHABLE
+    assert f"error: {url} closed the connection without an answer" in done.stderr
+    assert "not listening yet" in done.stderr
+
+
+def test_no_answer_within_the_timeout(scripted):
+    url = scripted(silent)
+    done = run_chat(QUESTION, "--base-url", url, "--model", "m", "--timeout", "0.5")
+    assert done.returncode == chat.EXIT_API_ERROR
+    assert f"error: {url} gave no answer within 0.5 s (--timeout)" in done.stderr
+
+
+def test_help_lists_the_exit_codes():
+    done = run_chat("--help")
+    assert done.returncode == 0
+    for code in (
+        chat.EXIT_UNREACHABLE,
+        chat.EXIT_LOADING,
+        chat.EXIT_INCOMPLETE,
+        chat.EXIT_API_ERROR,
+    ):
+        assert f"\n  {code} " in done.stdout
+    assert "503" in done.stdout and "port-forward" in done.stdout
+
+
+def test_bad_arguments_exit_2():
+    assert run_chat("q", "--temperature", "hot").returncode == chat.EXIT_USAGE == 2
+
+
+def test_ctrl_c_exits_130(monkeypatch, capsys):
+    def interrupted(args, out=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(chat, "chat", interrupted)
+    assert chat.main(["q"]) == chat.EXIT_INTERRUPTED
+    assert "interrupted" in capsys.readouterr().err
+
+
+# --- pure parts -------------------------------------------------------------------
+
+
+def split(chunks: list[str], prefilled: bool = False) -> dict[str, str]:
     splitter = chat.ReasoningSplitter(prefilled=prefilled)
     pieces = [p for c in chunks for p in splitter.feed(c)] + splitter.flush()
     merged: dict[str, str] = {}
@@ -158,25 +437,39 @@ def split(chunks, prefilled=False):
     return {k: v.strip() for k, v in merged.items()}
 
 
+def chunked(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
 @pytest.mark.parametrize("size", [1, 2, 3, 7, 100])
 def test_tags_split_across_chunks_are_recognised(size):
     text = "<think>i should count</think>the answer"
-    chunks = [text[i : i + size] for i in range(0, len(text), size)]
-    assert split(chunks) == {"reasoning": "i should count", "answer": "the answer"}
+    assert split(chunked(text, size)) == {"reasoning": "i should count", "answer": "the answer"}
 
 
 @pytest.mark.parametrize("size", [1, 4, 100])
 def test_a_prefilled_think_has_only_the_closing_tag(size):
-    text = "i should count</think>the answer"
-    chunks = [text[i : i + size] for i in range(0, len(text), size)]
-    assert split(chunks, prefilled=True) == {"reasoning": "i should count", "answer": "the answer"}
-    assert split(chunks, prefilled=False) == {"reasoning": "i should count", "answer": "the answer"}
+    chunks = chunked("i should count</think>the answer", size)
+    expected = {"reasoning": "i should count", "answer": "the answer"}
+    assert split(chunks, prefilled=True) == expected
+    assert split(chunks, prefilled=False) == expected
+
+
+def test_a_prefilled_splitter_streams_reasoning_before_the_tag_arrives():
+    splitter = chat.ReasoningSplitter(prefilled=True)
+    assert splitter.feed("i should </th") == [("reasoning", "i should ")]  # the tag's start waits
+    assert splitter.feed("ink>yes") == [("reasoning", ""), ("answer", "yes")]
 
 
 def test_content_without_tags_is_the_answer():
     assert split(["plain ", "text"]) == {"answer": "plain text"}
-    long = ["x" * 500, " more"]
-    assert split(long) == {"answer": "x" * 500 + " more"}
+    assert split(["x" * 500, " more"]) == {"answer": "x" * 500 + " more"}
+    assert split(["<thi", "nking is fun"]) == {"answer": "<thinking is fun"}
+
+
+def test_an_unfinished_reasoning_is_still_reasoning():
+    assert split(["<think>i should"]) == {"reasoning": "i should"}
+    assert split(["i should </thi"], prefilled=True) == {"reasoning": "i should </thi"}
 
 
 def test_content_is_the_answer_once_the_server_sends_reasoning_separately():
@@ -189,3 +482,19 @@ def test_r1_models_are_assumed_to_open_think_in_their_template():
     assert chat.looks_prefilled("DeepSeek-R1-0528", "auto")
     assert not chat.looks_prefilled("llama-3", "auto")
     assert chat.looks_prefilled("llama-3", "yes") and not chat.looks_prefilled("DeepSeek-R1", "no")
+
+
+def test_summary_rates():
+    t = chat.Transcript(out=None)  # type: ignore[arg-type]
+    t.first_token_at, t.usage_tokens, t.finish_reason = 10.5, 100, "stop"
+    s = chat.summarize(t, started=10.0, ended=12.5)
+    assert (s.ttft_s, s.tokens, s.counted_by, s.tokens_per_s, s.total_s) == (
+        0.5,
+        100,
+        "usage",
+        50.0,
+        2.5,
+    )
+    t.streamed, t.usage_tokens, t.chunks = False, None, 20
+    s = chat.summarize(t, started=10.0, ended=12.5)
+    assert (s.ttft_s, s.tokens, s.counted_by, s.tokens_per_s) == (None, 20, "chunks", 8.0)
