@@ -90,7 +90,7 @@ if cfg.cluster_mode == "create":
     pod_networks = PodNetworks(
         "pod-networks", names, cfg.pod_network_names, system_pool, opts=on_k8s
     ).networks
-weights = Weights(
+Weights(
     "weights",
     cfg,
     names,

@@ -385,7 +385,7 @@ def parse(raw: Mapping[str, Any], secret_keys: frozenset[str] | None = None) -> 
     `secret_keys` are the keys the CLI holds encrypted; a secret setting given
     in plain text is refused (None skips that check, for pure tests).
     Raises ConfigError naming every unknown, missing or mistyped key, and every
-    rule broken (see `validate`).
+    rule broken (see `rule_problems`).
     """
     problems: list[str] = []
     for key in SECRET_KEYS:
@@ -758,7 +758,7 @@ def image_reference_problem(ref: str) -> str | None:
 
 
 def serving_overrides(cfg: StackConfig) -> dict:
-    """`servingOverrides` parsed (validated by `validate`)."""
+    """`servingOverrides` parsed (checked by `rule_problems`)."""
     import yaml
 
     return yaml.safe_load(cfg.serving_overrides) or {} if cfg.serving_overrides.strip() else {}
@@ -823,13 +823,6 @@ def _check_serving(cfg: StackConfig, problems: list[str]) -> None:
             )
     if cfg.benchmark_enabled and not cfg.benchmark_matrix:
         problems.append("benchmarkMatrix: empty while benchmarkEnabled is true")
-
-
-def validate(cfg: StackConfig) -> None:
-    """Raise ConfigError listing every rule `cfg` breaks."""
-    problems = rule_problems(cfg)
-    if problems:
-        raise ConfigError(problems)
 
 
 def rule_problems(cfg: StackConfig) -> list[str]:

@@ -17,7 +17,6 @@ from infra.naming import Names
 # Creating 8-GPU nodes, and waiting for flex-start or spot capacity, takes far
 # longer than the provider's default 30 minutes.
 GPU_POOL_TIMEOUTS = pulumi.CustomTimeouts(create="120m", update="120m", delete="60m")
-GPU_TAINT_KEY = "nvidia.com/gpu"
 
 
 def reservation_path(project: str, name: str, block: str = "") -> str:

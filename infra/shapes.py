@@ -23,7 +23,6 @@ class MachineShape:
     accelerator_type: str
     gpu_count: int
     local_ssd_count: int
-    gpu_memory_gb: int
     # What the one server pod on a node asks for: most of the node, leaving
     # room for GKE's reservations and daemons (GCS FUSE sidecar, DCGM, ...).
     # Memory includes /dev/shm and the page cache of the weights being read.
@@ -36,8 +35,8 @@ SHAPES: dict[str, MachineShape] = {
     shape.machine_type: shape
     for shape in (
         # a4-highgpu-8g: 224 vCPU, 3,968 GB memory, 8x B200 (180 GB HBM3e each).
-        MachineShape("a4-highgpu-8g", "nvidia-b200", 8, 32, 180, 180, 2800, 3200),
+        MachineShape("a4-highgpu-8g", "nvidia-b200", 8, 32, 180, 2800, 3200),
         # a3-ultragpu-8g: 224 vCPU, 2,952 GB memory, 8x H200 (141 GB HBM3e each).
-        MachineShape("a3-ultragpu-8g", "nvidia-h200-141gb", 8, 32, 141, 180, 2000, 2400),
+        MachineShape("a3-ultragpu-8g", "nvidia-h200-141gb", 8, 32, 180, 2000, 2400),
     )
 }
