@@ -259,3 +259,34 @@ def test_the_timeline_records_the_download_phase_and_reads_back(bucket, tmp_path
 
 def test_the_token_comes_from_secret_manager_only_when_named(monkeypatch):
     assert fetch_weights.secret_token("") is None
+
+
+def test_the_build_step_stages_into_the_bucket_and_its_timeline(tmp_path, monkeypatch):
+    """main() as Cloud Build runs it, the bucket client swapped for folders."""
+    buckets: dict[tuple[str, str], FolderBucket] = {}
+
+    def folder_store(bucket, prefix):
+        return buckets.setdefault((bucket, prefix), FolderBucket(tmp_path / bucket / prefix))
+
+    monkeypatch.setattr(fetch_weights, "GcsStore", folder_store)
+    data = repo()
+    with StandInHub(data) as hub:
+        for key, value in {
+            "MODEL_ID": MODEL,
+            "MODEL_REVISION": "main",
+            "BUCKET": "stack-bucket",
+            "PREFIX": "models",
+            "TIMELINE_PREFIX": "timeline",
+            "HF_TOKEN_SECRET": "",
+            "HF_ENDPOINT": hub.url,
+            "BUILD_ID": "b-42",
+            "SCRATCH": str(tmp_path / "scratch"),
+            "WORKERS": "2",
+        }.items():
+            monkeypatch.setenv(key, value)
+        assert fetch_weights.main() == 0
+    staged = tmp_path / "stack-bucket" / "models" / MODEL
+    assert (staged / ".download-complete").read_text() == f"{MODEL}@{COMMIT}\n"
+    (run,) = timeline_reader.load(tmp_path / "stack-bucket" / "timeline")
+    assert run.run == "b-42" and run.model == MODEL
+    assert not (tmp_path / "scratch").exists()

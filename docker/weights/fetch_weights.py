@@ -364,6 +364,7 @@ def main() -> int:
     bucket, prefix = os.environ["BUCKET"], os.environ.get("PREFIX", "models")
     run = os.environ.get("BUILD_ID") or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     token = secret_token(os.environ.get("HF_TOKEN_SECRET", ""))
+    endpoint = os.environ.get("HF_ENDPOINT") or None
     store = GcsStore(bucket, prefix)
     timeline = Timeline(
         GcsStore(bucket, os.environ.get("TIMELINE_PREFIX", "timeline")),
@@ -371,7 +372,16 @@ def main() -> int:
         run,
         model_id,
     )
-    commit, files = hub_listing(model_id, revision, token)
+    attempts = int(os.environ.get("ATTEMPTS", "4"))
+    for attempt in range(1, attempts + 1):
+        try:
+            commit, files = hub_listing(model_id, revision, token, endpoint)
+            break
+        except Exception as err:  # the Hub's API, like any file, gets retries
+            log(f"listing {model_id}@{revision}: attempt {attempt}/{attempts} failed: {err}")
+            if attempt == attempts:
+                return 1
+            time.sleep(15 * 2 ** (attempt - 1))
     log(f"{model_id}@{revision} is commit {commit}")
     scratch = Path(os.environ.get("SCRATCH", "/workspace/scratch"))
     stager = Stager(
@@ -379,10 +389,10 @@ def main() -> int:
         model_id,
         commit,
         files,
-        hub_downloader(model_id, commit, token),
+        hub_downloader(model_id, commit, token, endpoint),
         scratch,
         workers=int(os.environ.get("WORKERS", "8")),
-        attempts=int(os.environ.get("ATTEMPTS", "4")),
+        attempts=attempts,
         timeline=timeline,
     )
     try:
