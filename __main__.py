@@ -4,8 +4,10 @@ project services
   |- node identity ---------------------.
   |- network (host, gVNIC, RDMA VPCs) --+-- cluster + system pool --+-- GPU node pool --.
   |- registry -- image (Cloud Build) ---|---------------------------|-------------------+
-  '- storage (bucket, workload IAM) ----'                           |                   |
-                                      namespace, pod networks, weights Job -------------+-- serving
+  |- storage (bucket, workload IAM) ----'                           |                   |
+  |    '- weights source: staging build (Cloud Build) or a pre-staged bucket ...........:
+  |                                   namespace, pod networks ------------------------+-- serving
+  (serving pods wait for the staged weights at run time, then copy them to local SSD)
 """
 
 import pulumi
@@ -20,12 +22,13 @@ from infra.network import Network, existing_node_networks
 from infra.registry import Registry
 from infra.services import ProjectServices
 from infra.storage import Storage
+from infra.weights_staging import WeightsSource
 from workloads import kubernetes
 from workloads.benchmark import Benchmark
 from workloads.namespace import Namespace
 from workloads.networks import PodNetworks
+from workloads.options import checkpoint
 from workloads.serving import Serving
-from workloads.weights import Weights
 
 cfg = config.load()
 for advice in config.warnings(cfg):
@@ -70,6 +73,18 @@ gpu_pool = GpuNodePool(
 )
 registry = Registry("registry", cfg, names.registry, nodes.account.member, apis, opts=on_gcp)
 storage = Storage("storage", cfg, names.bucket, apis, opts=on_gcp)
+# Waits only for the APIs, the bucket and IAM: the download runs while GKE
+# creates the cluster and node pools, and needs neither them nor the image.
+weights = WeightsSource(
+    "weights",
+    cfg,
+    names,
+    checkpoint(cfg),
+    storage.bucket,
+    storage.workload_member,
+    apis,
+    opts=on_gcp,
+)
 image = Image(
     "image",
     cfg,
@@ -90,16 +105,6 @@ if cfg.cluster_mode == "create":
     pod_networks = PodNetworks(
         "pod-networks", names, cfg.pod_network_names, system_pool, opts=on_k8s
     ).networks
-Weights(
-    "weights",
-    cfg,
-    names,
-    namespace,
-    image.ref,
-    storage.bucket.name,
-    depends_on=[storage.binding, *system_pool],
-    opts=on_k8s,
-)
 serving = Serving(
     "serving",
     cfg,
@@ -107,7 +112,10 @@ serving = Serving(
     namespace,
     image.ref,
     storage.bucket.name,
-    depends_on=[gpu_pool.pool, storage.binding, *pod_networks],
+    weights.bucket,
+    weights.prefix,
+    # Not on the staging: pods wait for its completion marker at run time.
+    depends_on=[gpu_pool.pool, storage.binding, *weights.grants, *pod_networks],
     opts=on_k8s,
 )
 
@@ -124,6 +132,11 @@ pulumi.export(
 )
 pulumi.export("gpuNodePool", gpu_pool.pool.name)
 pulumi.export("bucket", storage.bucket.name)
+pulumi.export("weights", weights.url)
+pulumi.export(
+    "timeline",
+    pulumi.Output.concat("python -m clients.timeline gs://", storage.bucket.name, "/timeline/"),
+)
 pulumi.export("registry", registry.path)
 pulumi.export("image", image.ref)
 pulumi.export("namespace", cfg.namespace)

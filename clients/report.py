@@ -435,8 +435,16 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
         help="a folder or file, or gs://BUCKET/PREFIX (the stack's benchmarkResults output)",
     )
     parser.add_argument("--plot", type=Path, help="write the throughput-vs-latency plot here (PNG)")
+    parser.add_argument(
+        "--timeline",
+        help="also show the cold-start timeline from gs://BUCKET/timeline/ (clients/timeline.py)",
+    )
     args = parser.parse_args(argv)
     console = console or Console()
+    if args.timeline:
+        from clients import timeline
+
+        timeline.show(args.timeline, console)
     try:
         results, problems = load(args.source)
     except SourceError as err:

@@ -266,9 +266,16 @@ class StackConfig:
         "",
         secret=True,
     )
+    weights_source: str = setting(
+        "Pre-staged weights: `gs://BUCKET/PREFIX` holding `<PREFIX>/<repository>/` with its "
+        "`.download-complete` marker (staged by another stack or by hand). Set, the stack "
+        "downloads nothing and the workload gets read-only access there; empty stages the "
+        "checkpoint into the stack's own bucket (`models/`).",
+        "",
+    )
     weights_minutes: int = setting(
-        "Budget for the one-time checkpoint download into the bucket (the weights Job's "
-        "deadline; serving pods wait this long for it).",
+        "Budget for the one-time checkpoint download into the bucket (the staging build's "
+        "timeout; serving pods wait this long for it).",
         180,
     )
     startup_minutes: int = setting(
@@ -757,6 +764,25 @@ def image_reference_problem(ref: str) -> str | None:
     return None
 
 
+def split_gcs_url(url: str) -> tuple[str, str]:
+    """`gs://bucket/a/b/` -> (`bucket`, `a/b`)."""
+    bucket, _, prefix = url.removeprefix("gs://").partition("/")
+    return bucket, prefix.strip("/")
+
+
+def weights_source_problem(url: str) -> str | None:
+    """Why `url` is not a usable pre-staged weights location, or None."""
+    if not url.startswith("gs://"):
+        return "expected gs://BUCKET/PREFIX, for example gs://shared-weights/models"
+    bucket, prefix = split_gcs_url(url)
+    why = bucket_name_problem(bucket)
+    if why:
+        return f"bucket {bucket!r}: {why}"
+    if "//" in url.removeprefix("gs://") or any(p in (".", "..") for p in prefix.split("/")):
+        return "the prefix must be a plain folder path (no empty, `.` or `..` parts)"
+    return None
+
+
 def serving_overrides(cfg: StackConfig) -> dict:
     """`servingOverrides` parsed (checked by `rule_problems`)."""
     import yaml
@@ -812,6 +838,10 @@ def _check_serving(cfg: StackConfig, problems: list[str]) -> None:
                 for key, setting_key in RESERVED_OVERRIDES.items():
                     if key in overrides:
                         problems.append(_bad("servingOverrides", key, f"set {setting_key} instead"))
+    if cfg.weights_source:
+        why = weights_source_problem(cfg.weights_source)
+        if why:
+            problems.append(_bad("weightsSource", cfg.weights_source, why))
     if not 30 <= cfg.weights_minutes <= 1440:
         problems.append(_bad("weightsMinutes", cfg.weights_minutes, "expected 30 to 1440"))
     if not 10 <= cfg.startup_minutes <= 360:
@@ -850,6 +880,10 @@ def warnings(cfg: StackConfig) -> list[str]:
         )
     if "0.0.0.0/0" in cfg.master_authorized_cidrs:
         found.append("masterAuthorizedCidrs: 0.0.0.0/0 opens the control plane to the internet")
+    if cfg.weights_source and cfg.hf_token:
+        found.append(
+            "hfToken: not used with weightsSource set (nothing is downloaded from Hugging Face)"
+        )
     if cfg.consumption_mode == "on-demand":
         found.append(
             "consumptionMode: on-demand A4 capacity is rarely available; a reservation, "

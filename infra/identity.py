@@ -10,7 +10,13 @@ import pulumi_gcp as gcp
 # cloud.google.com/kubernetes-engine/security/configure-node-service-accounts.
 # Artifact Registry read access is granted on the stack's repository only
 # (infra/registry.py); workloads reach the bucket through Workload Identity.
-NODE_ROLES = ("roles/container.defaultNodeServiceAccount",)
+# Image streaming: nodes that do not run as the default service account need
+# Service Usage Consumer in the project that hosts the images
+# (cloud.google.com/kubernetes-engine/docs/how-to/image-streaming, Requirements).
+NODE_ROLES = (
+    "roles/container.defaultNodeServiceAccount",
+    "roles/serviceusage.serviceUsageConsumer",
+)
 
 
 class NodeIdentity(pulumi.ComponentResource):

@@ -25,6 +25,7 @@ class Names:
     bucket: str
     node_service_account: str
     image_builder_account: str
+    weights_stager_account: str
     image: str
 
 
@@ -62,5 +63,6 @@ def derive(cfg) -> Names:
         # Service account IDs: 6-30 characters.
         node_service_account=f"{prefix}-gpu-nodes"[:30],
         image_builder_account=f"{prefix}-image-builder"[:30],
+        weights_stager_account=f"{prefix}-weights-stager"[:30],
         image="trtllm-serve",
     )

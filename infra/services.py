@@ -18,6 +18,11 @@ REQUIRED_SERVICES = (
     "logging.googleapis.com",
     "monitoring.googleapis.com",
     "cloudresourcemanager.googleapis.com",
+    # GKE image streaming on the node pools (cloud.google.com/kubernetes-engine/
+    # docs/how-to/image-streaming: "You must enable the Container File System API").
+    "containerfilesystem.googleapis.com",
+    # The Hugging Face token of the weights staging build (infra/weights_staging.py).
+    "secretmanager.googleapis.com",
 )
 
 

@@ -34,7 +34,7 @@ from tests.conftest import plan_of
 
 CHECKOV_VERSION = "3.3.30"
 STACKS = ("dev", "prod")
-SERVER, FETCH, BENCH = "trtllm-serve", "fetch-weights", "benchmark"
+SERVER, BENCH = "trtllm-serve", "benchmark"
 
 # --- failures the program cannot avoid without hurting the workload ------------
 _ROOT_IMAGE = (
@@ -49,10 +49,6 @@ ACCEPTED: dict[tuple[str, str], str] = {
         "A CPU limit is a CFS quota: it throttles the server's tokenizer, scheduler and "
         "eight MPI ranks (latency) although the pod is alone on its GPU node; the "
         "request (180 CPUs) already reserves its share."
-    ),
-    ("CKV_K8S_11", f"{FETCH}/fetch"): (
-        "hf_transfer's parallel download is CPU-bound; a limit only slows the one-time "
-        "copy of hundreds of GB, the request keeps the system node schedulable."
     ),
     ("CKV_K8S_11", f"{BENCH}/benchmark"): (
         "A throttled load generator measures its own throttling: client-side tokenization "
@@ -71,8 +67,6 @@ ACCEPTED: dict[tuple[str, str], str] = {
     # CKV_K8S_23 (runAsNonRoot) and CKV_K8S_40 (UID >= 10000).
     ("CKV_K8S_23", SERVER): _ROOT_IMAGE,
     ("CKV_K8S_40", SERVER): _ROOT_IMAGE,
-    ("CKV_K8S_23", FETCH): _ROOT_IMAGE,
-    ("CKV_K8S_40", FETCH): _ROOT_IMAGE,
     ("CKV_K8S_23", BENCH): _ROOT_IMAGE,
     ("CKV_K8S_40", BENCH): _ROOT_IMAGE,
     # CKV_K8S_37: drop ALL capabilities.

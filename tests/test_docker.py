@@ -99,6 +99,38 @@ def test_cloud_build_config_pushes_the_substituted_image_with_room_for_the_base(
     assert build["timeout"].endswith("s") and int(build["timeout"][:-1]) >= 3600
 
 
+def test_the_weights_stager_build_is_pinned_and_sized_within_cloud_builds_limits():
+    build = yaml.safe_load((REPO / "docker" / "weights" / "cloudbuild.yaml").read_text())
+    (step,) = build["steps"]
+    repository, tag = step["name"].rsplit(":", 1)
+    assert repository == "docker.io/library/python" and tag[0].isdigit() and tag.count(".") == 2
+    env = dict(item.split("=", 1) for item in step["env"])
+    assert env["HF_XET_HIGH_PERFORMANCE"] == "1"
+    assert "HF_HUB_ENABLE_HF_TRANSFER" not in env  # ignored by huggingface_hub >= 1.0
+    assert env["BUILD_ID"] == "$BUILD_ID"
+    assert not any("TOKEN=" in item for item in step["env"])  # only the secret's name
+    # Cloud Build v1 BuildOptions: diskSizeGb at most 4000; E2_HIGHCPU_32 the largest
+    # default-pool machine; a user-specified account needs CLOUD_LOGGING_ONLY (or a bucket).
+    assert 690 <= build["options"]["diskSizeGb"] <= 4000
+    assert build["options"]["machineType"] == "E2_HIGHCPU_32"
+    assert build["options"]["logging"] == "CLOUD_LOGGING_ONLY"
+
+
+def test_the_stager_installs_exact_pins_and_the_versions_the_tests_run():
+    pins = {}
+    for line in (REPO / "docker" / "weights" / "requirements.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"unpinned: {line}"
+            pins[name.lower().replace("_", "-")] = version
+    tested = {}
+    for line in (REPO / "constraints.txt").read_text().splitlines():
+        name, _, version = line.partition("==")
+        tested[name.strip().lower().replace("_", "-")] = version.strip()
+    for package in ("huggingface-hub", "hf-xet", "google-cloud-storage"):
+        assert pins[package] == tested[package], package
+
+
 def test_context_hash_follows_content_names_and_mode_but_not_ignored_files(tmp_path):
     context = tmp_path / "docker"
     shutil.copytree(image.DOCKER_DIR, context)
@@ -112,6 +144,10 @@ def test_context_hash_follows_content_names_and_mode_but_not_ignored_files(tmp_p
     assert image.context_hash(context) != first
     (context / "serve.sh").chmod(0o755)
     assert image.context_hash(context) == first
-    text = (context / "fetch_weights.py").read_text()
-    (context / "fetch_weights.py").write_text(text + "\n")
+    # The weights stager is not in the serving image: changing it rebuilds nothing.
+    stager = context / "weights" / "fetch_weights.py"
+    stager.write_text(stager.read_text() + "\n")
+    assert image.context_hash(context) == first
+    text = (context / "node_cache.py").read_text()
+    (context / "node_cache.py").write_text(text + "\n")
     assert image.context_hash(context) != first

@@ -1,77 +1,292 @@
-"""docker/fetch_weights.py: skip when complete, retry, mark completion last."""
+"""docker/weights/fetch_weights.py against a stand-in Hub on loopback and a folder as the bucket.
+
+The real huggingface_hub client downloads from the stand-in (tests/weights_hub.py);
+the bucket is a folder with the object metadata beside each object.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
+import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "docker" / "fetch_weights.py"
+from clients import timeline as timeline_reader
+from tests.weights_hub import COMMIT, HubRepo, StandInHub
+
+SCRIPT = Path(__file__).resolve().parent.parent / "docker" / "weights" / "fetch_weights.py"
 spec = importlib.util.spec_from_file_location("fetch_weights", SCRIPT)
 fetch_weights = importlib.util.module_from_spec(spec)
+sys.modules["fetch_weights"] = fetch_weights  # dataclasses look their module up
 spec.loader.exec_module(fetch_weights)
 
-
-class FakeHub:
-    """Stands in for huggingface_hub.snapshot_download: fails `failures` times."""
-
-    def __init__(self, failures: int = 0):
-        self.failures = failures
-        self.calls: list[dict] = []
-
-    def __call__(self, **kwargs):
-        self.calls.append(kwargs)
-        if len(self.calls) <= self.failures:
-            raise OSError("connection reset")
-        Path(kwargs["local_dir"], "model-00001-of-00002.safetensors").write_text("w")
+MODEL = "deepseek-ai/DeepSeek-R1-0528"
 
 
-@pytest.fixture(autouse=True)
-def no_sleep(monkeypatch):
-    monkeypatch.setattr(fetch_weights.time, "sleep", lambda seconds: None)
+class FolderBucket:
+    """A stand-in bucket prefix: objects are files, metadata sits in a side table."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.metadata: dict[str, dict[str, str]] = {}
+        self.uploads: list[str] = []
+        self.writes: list[str] = []  # every write_text/delete, in order
+
+    def stat(self, name):
+        path = self.root / name
+        if not path.is_file():
+            return None
+        return fetch_weights.ObjectInfo(path.stat().st_size, self.metadata.get(name, {}))
+
+    def upload(self, local, name, metadata):
+        target = self.root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(Path(local).read_bytes())
+        self.metadata[name] = dict(metadata)
+        self.uploads.append(name)
+        self.writes.append(f"upload {name}")
+
+    def read_text(self, name):
+        path = self.root / name
+        return path.read_text() if path.is_file() else None
+
+    def write_text(self, name, text):
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        self.writes.append(f"write {name}")
+
+    def delete(self, name):
+        (self.root / name).unlink()
+        self.writes.append(f"delete {name}")
 
 
-def test_downloads_once_then_marks_complete(tmp_path):
-    hub = FakeHub()
-    target = tmp_path / "deepseek-ai" / "DeepSeek-R1-0528"
-    assert fetch_weights.fetch("deepseek-ai/DeepSeek-R1-0528", "main", target, 3, 8, hub) == 0
-    assert (target / ".download-complete").read_text() == "deepseek-ai/DeepSeek-R1-0528@main\n"
-    (call,) = hub.calls
-    assert call["ignore_patterns"] == ["original/*", "*.pth"]
-    assert call["revision"] == "main" and call["max_workers"] == 8
+def repo() -> HubRepo:
+    return HubRepo(
+        MODEL,
+        files={
+            "config.json": b'{"architectures": ["DeepseekV3ForCausalLM"]}\n',
+            "model-00001-of-00002.safetensors": bytes(range(256)) * 400,
+            "model-00002-of-00002.safetensors": b"\x07" * 70_000,
+            "original/model.pth": b"unused second copy",
+        },
+        lfs={"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"},
+    )
 
 
-def test_a_complete_copy_is_not_downloaded_again(tmp_path):
-    hub = FakeHub()
-    fetch_weights.fetch("m/x", "main", tmp_path, 3, 8, hub)
-    assert fetch_weights.fetch("m/x", "main", tmp_path, 3, 8, hub) == 0
-    assert len(hub.calls) == 1
+def stage(hub: StandInHub, bucket: FolderBucket, tmp_path: Path, timeline=None, attempts=2):
+    commit, files = fetch_weights.hub_listing(MODEL, "main", None, endpoint=hub.url)
+    return fetch_weights.Stager(
+        bucket,
+        MODEL,
+        commit,
+        files,
+        fetch_weights.hub_downloader(MODEL, commit, None, endpoint=hub.url),
+        tmp_path / "scratch",
+        workers=2,
+        attempts=attempts,
+        timeline=timeline,
+        sleep=lambda seconds: None,
+    ).run()
 
 
-def test_another_revision_is_downloaded(tmp_path):
-    hub = FakeHub()
-    fetch_weights.fetch("m/x", "main", tmp_path, 3, 8, hub)
-    fetch_weights.fetch("m/x", "abc123", tmp_path, 3, 8, hub)
-    assert len(hub.calls) == 2
+@pytest.fixture
+def bucket(tmp_path):
+    return FolderBucket(tmp_path / "bucket")
 
 
-def test_failures_are_retried_and_the_marker_waits_for_success(tmp_path):
-    hub = FakeHub(failures=2)
-    assert fetch_weights.fetch("m/x", "main", tmp_path, 3, 8, hub) == 0
-    assert len(hub.calls) == 3
-    assert (tmp_path / ".download-complete").exists()
+def test_the_listing_carries_the_hubs_sizes_and_hashes_and_skips_the_original_copy():
+    data = repo()
+    with StandInHub(data) as hub:
+        commit, files = fetch_weights.hub_listing(MODEL, "main", None, endpoint=hub.url)
+    assert commit == COMMIT
+    by_path = {f.path: f for f in files}
+    assert set(by_path) == {
+        "config.json",
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+    }
+    shard = data.files["model-00001-of-00002.safetensors"]
+    assert by_path["model-00001-of-00002.safetensors"].hash == (
+        "sha256:" + hashlib.sha256(shard).hexdigest()
+    )
+    config = data.files["config.json"]
+    # git's blob id of a small (non-LFS) file
+    assert (
+        by_path["config.json"].hash
+        == "git-sha1:" + hashlib.sha1(b"blob %d\0" % len(config) + config).hexdigest()
+    )
+    assert by_path["config.json"].size == len(config)
 
 
-def test_giving_up_leaves_no_marker_and_fails(tmp_path, capsys):
-    hub = FakeHub(failures=5)
-    assert fetch_weights.fetch("m/x", "main", tmp_path, 3, 8, hub) == 1
-    assert not (tmp_path / ".download-complete").exists()
-    assert "attempt 3/3 failed: connection reset" in capsys.readouterr().err
+def test_stages_every_file_verified_then_the_manifest_then_the_marker(bucket, tmp_path):
+    data = repo()
+    with StandInHub(data) as hub:
+        assert stage(hub, bucket, tmp_path) == 0
+    model_dir = bucket.root / MODEL
+    for name in ("config.json", "model-00001-of-00002.safetensors"):
+        assert (model_dir / name).read_bytes() == data.files[name]
+    assert not (model_dir / "original").exists()
+    assert (model_dir / ".download-complete").read_text() == f"{MODEL}@{COMMIT}\n"
+    # The marker is the very last write; the manifest comes just before it.
+    assert bucket.writes[-1] == f"write {MODEL}/.download-complete"
+    assert bucket.writes[-2] == f"write {MODEL}/.manifest.json"
+    manifest = json.loads((model_dir / ".manifest.json").read_text())
+    assert manifest["commit"] == COMMIT
+    assert {f["path"]: f["size"] for f in manifest["files"]} == {
+        "config.json": len(data.files["config.json"]),
+        "model-00001-of-00002.safetensors": 102_400,
+        "model-00002-of-00002.safetensors": 70_000,
+    }
+    meta = bucket.metadata[f"{MODEL}/model-00002-of-00002.safetensors"]
+    assert meta == {"hub-hash": "sha256:" + hashlib.sha256(b"\x07" * 70_000).hexdigest()}
+    assert not any((tmp_path / "scratch").rglob("*.safetensors")), "scratch copies are deleted"
 
 
-def test_the_token_comes_from_the_environment_only(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_TOKEN", "hf_from_secret")
-    hub = FakeHub()
-    fetch_weights.fetch("m/x", "main", tmp_path, 1, 8, hub)
-    assert hub.calls[0]["token"] == "hf_from_secret"
+def test_a_corrupt_download_is_refused_and_fetched_again(bucket, tmp_path, capsys):
+    data = repo()
+    data.corrupt["model-00001-of-00002.safetensors"] = 1
+    with StandInHub(data) as hub:
+        assert stage(hub, bucket, tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "model-00001-of-00002.safetensors: attempt 1/2 failed" in out
+    assert "the Hub records sha256:" in out
+    assert data.downloads.count("model-00001-of-00002.safetensors") == 2
+    staged = (bucket.root / MODEL / "model-00001-of-00002.safetensors").read_bytes()
+    assert staged == data.files["model-00001-of-00002.safetensors"]
+
+
+def test_a_file_that_stays_corrupt_never_reaches_the_bucket_and_no_marker_is_written(
+    bucket, tmp_path, capsys
+):
+    data = repo()
+    data.corrupt["model-00002-of-00002.safetensors"] = 5
+    with StandInHub(data) as hub:
+        assert stage(hub, bucket, tmp_path, attempts=2) == 1
+    assert f"{MODEL}/model-00002-of-00002.safetensors" not in bucket.uploads
+    assert not (bucket.root / MODEL / ".download-complete").exists()
+    assert not (bucket.root / MODEL / ".manifest.json").exists()
+    assert "no completion marker written" in capsys.readouterr().out
+
+
+def test_a_partial_download_is_refused(bucket, tmp_path, capsys):
+    data = repo()
+    data.truncated["model-00002-of-00002.safetensors"] = 5
+    with StandInHub(data) as hub:
+        assert stage(hub, bucket, tmp_path, attempts=2) == 1
+    assert f"{MODEL}/model-00002-of-00002.safetensors" not in bucket.uploads
+    assert not (bucket.root / MODEL / ".download-complete").exists()
+
+
+def test_the_verifier_names_a_short_file_and_a_wrong_hash(tmp_path):
+    expected = fetch_weights.HubFile("a.bin", 4, "sha256:" + hashlib.sha256(b"abcd").hexdigest())
+    short = tmp_path / "short"
+    short.write_bytes(b"abc")
+    with pytest.raises(fetch_weights.VerificationError, match="3 bytes, the Hub records 4"):
+        fetch_weights.verify(short, expected)
+    wrong = tmp_path / "wrong"
+    wrong.write_bytes(b"abce")
+    with pytest.raises(fetch_weights.VerificationError, match="hash sha256:"):
+        fetch_weights.verify(wrong, expected)
+    right = tmp_path / "right"
+    right.write_bytes(b"abcd")
+    fetch_weights.verify(right, expected)
+
+
+def test_a_rerun_resumes_skipping_verified_objects(bucket, tmp_path):
+    data = repo()
+    data.corrupt["model-00002-of-00002.safetensors"] = 5
+    with StandInHub(data) as hub:
+        assert stage(hub, bucket, tmp_path, attempts=1) == 1
+        first = list(data.downloads)
+        data.corrupt.clear()
+        data.downloads.clear()
+        assert stage(hub, bucket, tmp_path) == 0
+    assert "model-00001-of-00002.safetensors" in first
+    # Only the file that failed is fetched again.
+    assert data.downloads == ["model-00002-of-00002.safetensors"]
+    assert (bucket.root / MODEL / ".download-complete").exists()
+
+
+def test_an_object_with_the_wrong_recorded_hash_is_staged_again(bucket, tmp_path):
+    data = repo()
+    with StandInHub(data) as hub:
+        stage(hub, bucket, tmp_path)
+        (bucket.root / MODEL / ".download-complete").unlink()
+        bucket.metadata[f"{MODEL}/config.json"] = {"hub-hash": "git-sha1:stale"}
+        data.downloads.clear()
+        assert stage(hub, bucket, tmp_path) == 0
+    assert data.downloads == ["config.json"]
+
+
+def test_a_complete_copy_is_not_touched(bucket, tmp_path):
+    data = repo()
+    with StandInHub(data) as hub:
+        stage(hub, bucket, tmp_path)
+        data.downloads.clear()
+        writes = len(bucket.writes)
+        assert stage(hub, bucket, tmp_path) == 0
+    assert data.downloads == []
+    assert len(bucket.writes) == writes
+
+
+def test_another_revision_is_unmarked_before_any_file_changes(bucket, tmp_path):
+    data = repo()
+    marker = bucket.root / MODEL / ".download-complete"
+    marker.parent.mkdir(parents=True)
+    marker.write_text(f"{MODEL}@an-older-commit\n")
+    with StandInHub(data) as hub:
+        assert stage(hub, bucket, tmp_path) == 0
+    assert bucket.writes[0] == f"delete {MODEL}/.download-complete"
+    assert marker.read_text() == f"{MODEL}@{COMMIT}\n"
+
+
+def test_the_timeline_records_the_download_phase_and_reads_back(bucket, tmp_path):
+    data = repo()
+    timeline_store = FolderBucket(tmp_path / "timeline")
+    timeline = fetch_weights.Timeline(timeline_store, "stage-weights-b1.json", "b1", MODEL)
+    with StandInHub(data) as hub:
+        assert stage(hub, bucket, tmp_path, timeline=timeline) == 0
+    runs = timeline_reader.load(tmp_path / "timeline")
+    (run,) = runs
+    assert run.writer == "stage-weights" and run.run == "b1"
+    (phase,) = timeline_reader.phases(run)
+    assert phase.name == "download" and phase.end is not None and phase.seconds >= 0
+
+
+def test_the_token_comes_from_secret_manager_only_when_named(monkeypatch):
+    assert fetch_weights.secret_token("") is None
+
+
+def test_the_build_step_stages_into_the_bucket_and_its_timeline(tmp_path, monkeypatch):
+    """main() as Cloud Build runs it, the bucket client swapped for folders."""
+    buckets: dict[tuple[str, str], FolderBucket] = {}
+
+    def folder_store(bucket, prefix):
+        return buckets.setdefault((bucket, prefix), FolderBucket(tmp_path / bucket / prefix))
+
+    monkeypatch.setattr(fetch_weights, "GcsStore", folder_store)
+    data = repo()
+    with StandInHub(data) as hub:
+        for key, value in {
+            "MODEL_ID": MODEL,
+            "MODEL_REVISION": "main",
+            "BUCKET": "stack-bucket",
+            "PREFIX": "models",
+            "TIMELINE_PREFIX": "timeline",
+            "HF_TOKEN_SECRET": "",
+            "HF_ENDPOINT": hub.url,
+            "BUILD_ID": "b-42",
+            "SCRATCH": str(tmp_path / "scratch"),
+            "WORKERS": "2",
+        }.items():
+            monkeypatch.setenv(key, value)
+        assert fetch_weights.main() == 0
+    staged = tmp_path / "stack-bucket" / "models" / MODEL
+    assert (staged / ".download-complete").read_text() == f"{MODEL}@{COMMIT}\n"
+    (run,) = timeline_reader.load(tmp_path / "stack-bucket" / "timeline")
+    assert run.run == "b-42" and run.model == MODEL
+    assert not (tmp_path / "scratch").exists()

@@ -1,4 +1,8 @@
-"""The workload's namespace, Kubernetes service account and Hugging Face token."""
+"""The workload's namespace, its Kubernetes service account and its NetworkPolicy.
+
+(The Hugging Face token is used only by the weights staging build, through
+Secret Manager: infra/weights_staging.py.)
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ import pulumi_kubernetes as k8s
 from infra.config import StackConfig
 from workloads.options import SERVER_PORT
 
-HF_SECRET_KEY = "hf_api_token"
 LABELS = {"app.kubernetes.io/part-of": "deepseek-r1-trtllm"}
 
 
@@ -54,32 +57,4 @@ class Namespace(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.hf_secret_name: str | None = None
-        if cfg.hf_token:
-            self.hf_secret_name = "hf-secret"
-            # The only place the token exists outside Pulumi's encrypted state;
-            # pods read it by reference (secretKeyRef).
-            k8s.core.v1.Secret(
-                "hf-token",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=self.hf_secret_name, namespace=self.name, labels=LABELS
-                ),
-                type="Opaque",
-                string_data={HF_SECRET_KEY: pulumi.Output.secret(cfg.hf_token.reveal())},
-                opts=child,
-            )
         self.register_outputs({"namespace": self.name})
-
-    def hf_token_env(self) -> list[k8s.core.v1.EnvVarArgs]:
-        if self.hf_secret_name is None:
-            return []
-        return [
-            k8s.core.v1.EnvVarArgs(
-                name="HF_TOKEN",
-                value_from=k8s.core.v1.EnvVarSourceArgs(
-                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
-                        name=self.hf_secret_name, key=HF_SECRET_KEY
-                    )
-                ),
-            )
-        ]

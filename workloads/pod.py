@@ -51,14 +51,17 @@ WRITE_MOUNT_OPTIONS = ("implicit-dirs",)
 
 
 def gcsfuse_volume(
-    name: str, bucket: str, only_dir: str, read_only: bool
+    name: str, bucket: str, only_dir: str, read_only: bool, file_cache: bool = True
 ) -> k8s.core.v1.VolumeArgs:
-    options = READ_MOUNT_OPTIONS if read_only else WRITE_MOUNT_OPTIONS
+    """A bucket folder; read-only mounts keep the file cache unless `file_cache` is off
+    (a volume read once, like the checkpoint copied to local SSD)."""
+    cached = read_only and file_cache
+    options = READ_MOUNT_OPTIONS if cached else WRITE_MOUNT_OPTIONS
     attributes = {
         "bucketName": bucket,
         "mountOptions": ",".join((f"only-dir={only_dir}", *options)),
     }
-    if read_only:
+    if cached:
         attributes["fileCacheCapacity"] = "-1"
         attributes["fileCacheForRangeRead"] = "true"
     return k8s.core.v1.VolumeArgs(

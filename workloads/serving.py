@@ -12,7 +12,16 @@ from infra.config import StackConfig
 from infra.naming import Names
 from workloads import options, pod
 from workloads.namespace import LABELS, Namespace
-from workloads.weights import MODELS_DIR, await_annotations, weights_env
+from workloads.weights import (
+    NODE_CACHE_MOUNT,
+    TIMELINE_MOUNT,
+    await_annotations,
+    models_volume,
+    node_cache_env,
+    node_cache_volume,
+    timeline_volume,
+    weights_env,
+)
 
 SERVER_NAME = "trtllm-serve"
 JIT_CACHE_DIR = "cache/deepgemm"  # bucket folder kept across pods and nodes
@@ -61,6 +70,7 @@ OPTIONS_HASH_ANNOTATION = "a4-deepseek/options-sha256"
 def server_env(cfg: StackConfig) -> list[k8s.core.v1.EnvVarArgs]:
     return [
         *weights_env(cfg),
+        *node_cache_env(),
         # The weights are local (the bucket); never fall back to the hub.
         k8s.core.v1.EnvVarArgs(name="HF_HUB_OFFLINE", value="1"),
         k8s.core.v1.EnvVarArgs(name="WEIGHTS_WAIT_SECONDS", value=str(cfg.weights_minutes * 60)),
@@ -83,9 +93,13 @@ class Serving(pulumi.ComponentResource):
         namespace: Namespace,
         image: pulumi.Input[str],
         bucket: pulumi.Input[str],
+        weights_bucket: pulumi.Input[str],
+        weights_prefix: str,
         depends_on: list[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ):
+        """`bucket`: the stack's bucket (JIT cache, timeline); the checkpoint is read
+        from `weights_bucket`/`weights_prefix` (the stack's, or a pre-staged one)."""
         super().__init__("a4deepseek:workloads:Serving", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.app_name = f"{cfg.name_prefix}-{SERVER_NAME}"
@@ -120,6 +134,11 @@ class Serving(pulumi.ComponentResource):
             k8s.core.v1.VolumeMountArgs(
                 name="models", mount_path=options.MODEL_ROOT, read_only=True
             ),
+            # The server only reads the node's copy; the init container writes it.
+            k8s.core.v1.VolumeMountArgs(
+                name="node-cache", mount_path=NODE_CACHE_MOUNT, read_only=True
+            ),
+            k8s.core.v1.VolumeMountArgs(name="timeline", mount_path=TIMELINE_MOUNT),
             k8s.core.v1.VolumeMountArgs(name="jit-cache", mount_path="/jit-cache"),
             k8s.core.v1.VolumeMountArgs(
                 name="options", mount_path=options.OPTIONS_MOUNT, read_only=True
@@ -140,18 +159,24 @@ class Serving(pulumi.ComponentResource):
             **probes(cfg),
         )
         # Serving pods wait here, not in the probed container, until the
-        # weights Job has marked the checkpoint complete.
+        # staged checkpoint is marked complete; then the checkpoint is copied
+        # to the node's local SSD once per node (docker/node_cache.py).
         wait_for_weights = k8s.core.v1.ContainerArgs(
             name="wait-for-weights",
             image=image,
             command=["/opt/deepseek/serve.sh", "--wait-for-weights"],
             env=server_env(cfg),
+            # A parallel copy of ~640 GB; its page cache is charged to this limit.
             resources=k8s.core.v1.ResourceRequirementsArgs(
-                requests={"cpu": "100m", "memory": "128Mi"},
-                limits={"cpu": "100m", "memory": "128Mi"},
+                requests={"cpu": "16", "memory": "32Gi"},
+                limits={"cpu": "32", "memory": "32Gi"},
             ),
-            volume_mounts=volume_mounts[:1],
-            # Only `test -f` and `sleep`: nothing to write.
+            volume_mounts=[
+                volume_mounts[0],
+                k8s.core.v1.VolumeMountArgs(name="node-cache", mount_path=NODE_CACHE_MOUNT),
+                k8s.core.v1.VolumeMountArgs(name="timeline", mount_path=TIMELINE_MOUNT),
+            ],
+            # Writes only to the node's copy and the timeline.
             security_context=pod.restricted_security_context(read_only_root=True),
         )
         self.deployment = k8s.apps.v1.Deployment(
@@ -181,7 +206,9 @@ class Serving(pulumi.ComponentResource):
                         init_containers=[wait_for_weights],
                         containers=[server],
                         volumes=[
-                            pod.gcsfuse_volume("models", bucket, MODELS_DIR, read_only=True),
+                            models_volume(weights_bucket, weights_prefix),
+                            node_cache_volume(),
+                            timeline_volume(bucket),
                             pod.gcsfuse_volume("jit-cache", bucket, JIT_CACHE_DIR, read_only=False),
                             k8s.core.v1.VolumeArgs(
                                 name="options",

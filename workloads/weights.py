@@ -1,9 +1,12 @@
-"""The one-time copy of the checkpoint from Hugging Face into the stack's bucket.
+"""How serving pods get the checkpoint: the bucket's staged copy, then the node's local SSD.
 
-A Job on the system node pool: it runs as soon as the cluster exists, while
-the GPU pool is still being created, and never again once the copy is
-complete (docker/fetch_weights.py skips a complete copy and resumes a partial
-one). Serving pods then read the weights from the bucket.
+The checkpoint is staged into a bucket before any pod needs it
+(infra/weights_staging.py). Each serving pod's init container waits for the
+staged copy's completion marker, then copies it once per node to the node's
+local SSD (docker/node_cache.py): a hostPath under the ephemeral local-SSD
+mount, so it outlives the pod. A pod re-created on the same node (a rollout,
+an eviction) finds the copy current and starts from local SSD without reading
+the bucket; only a new node copies again, from the in-region bucket.
 """
 
 from __future__ import annotations
@@ -12,18 +15,26 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import StackConfig
-from infra.naming import Names
+from infra.weights_staging import TIMELINE_PREFIX
 from workloads import pod
-from workloads.namespace import LABELS, Namespace
 from workloads.options import MODEL_ROOT, checkpoint
+
+MODELS_DIR = "models"  # bucket folder of a checkpoint the stack stages itself
+
+# GKE mounts the node's local SSDs, when they are its ephemeral storage
+# (ephemeral_storage_local_ssd_config, infra/gpu_node_pool.py), as one RAID 0
+# volume here; Google's A4 inference recipes put the model on it through this
+# hostPath (AI-Hypercomputer/gpu-recipes, src/helm-charts/a4/inference-templates/
+# deployment/templates/serving-launcher.yaml, `local-ssd` volume).
+LOCAL_SSD_HOST_PATH = "/mnt/stateful_partition/kube-ephemeral-ssd"
+NODE_CACHE_HOST_PATH = f"{LOCAL_SSD_HOST_PATH}/a4-deepseek-weights"
+NODE_CACHE_MOUNT = "/node-cache"
+TIMELINE_MOUNT = "/timeline"
 
 
 def await_annotations(cfg: StackConfig) -> dict[str, str]:
     """With awaitServing false, `pulumi up` returns once objects are accepted."""
     return {} if cfg.await_serving else {"pulumi.com/skipAwait": "true"}
-
-
-MODELS_DIR = "models"  # bucket folder that holds one folder per Hugging Face repository
 
 
 def weights_env(cfg: StackConfig) -> list[k8s.core.v1.EnvVarArgs]:
@@ -34,73 +45,36 @@ def weights_env(cfg: StackConfig) -> list[k8s.core.v1.EnvVarArgs]:
     ]
 
 
-class Weights(pulumi.ComponentResource):
-    def __init__(
-        self,
-        name: str,
-        cfg: StackConfig,
-        names: Names,
-        namespace: Namespace,
-        image: pulumi.Input[str],
-        bucket: pulumi.Input[str],
-        depends_on: list[pulumi.Resource],
-        opts: pulumi.ResourceOptions | None = None,
-    ):
-        super().__init__("a4deepseek:workloads:Weights", name, None, opts)
-        labels = {**LABELS, "app.kubernetes.io/name": "fetch-weights"}
-        container = k8s.core.v1.ContainerArgs(
-            name="fetch",
-            image=image,
-            command=["python3", "/opt/deepseek/fetch_weights.py"],
-            env=[
-                *weights_env(cfg),
-                k8s.core.v1.EnvVarArgs(name="HF_HUB_ENABLE_HF_TRANSFER", value="1"),
-                # huggingface_hub's own cache stays off the bucket.
-                k8s.core.v1.EnvVarArgs(name="HF_HOME", value="/tmp/hf-home"),
-                *namespace.hf_token_env(),
-            ],
-            resources=k8s.core.v1.ResourceRequirementsArgs(
-                requests={"cpu": "4", "memory": "16Gi", "ephemeral-storage": "50Gi"},
-                limits={"memory": "16Gi", "ephemeral-storage": "100Gi"},
-            ),
-            volume_mounts=[
-                k8s.core.v1.VolumeMountArgs(name="models", mount_path=MODEL_ROOT),
-                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
-            ],
-            # Writes only to the bucket (/models) and the /tmp emptyDir (HF_HOME).
-            security_context=pod.restricted_security_context(read_only_root=True),
+def node_cache_env() -> list[k8s.core.v1.EnvVarArgs]:
+    """Where the local-SSD copy is, and where this pod's timeline document goes."""
+
+    def field(path: str) -> k8s.core.v1.EnvVarSourceArgs:
+        return k8s.core.v1.EnvVarSourceArgs(
+            field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path=path)
         )
-        self.job = k8s.batch.v1.Job(
-            "fetch-weights",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"{cfg.name_prefix}-fetch-weights",
-                namespace=namespace.name,
-                labels=labels,
-                annotations=await_annotations(cfg),
-            ),
-            spec=pod.utility_job_spec(
-                cfg,
-                names,
-                namespace.service_account.metadata.name,
-                labels,
-                container,
-                [
-                    pod.gcsfuse_volume("models", bucket, MODELS_DIR, read_only=False),
-                    k8s.core.v1.VolumeArgs(
-                        name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs()
-                    ),
-                ],
-                restart_policy="OnFailure",
-                backoff_limit=3,
-                deadline_seconds=cfg.weights_minutes * 60,
-            ),
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                depends_on=depends_on,
-                # `pulumi up` reports the download's outcome, within its budget.
-                custom_timeouts=pulumi.CustomTimeouts(
-                    create=f"{cfg.weights_minutes + 10}m", update=f"{cfg.weights_minutes + 10}m"
-                ),
-            ),
-        )
-        self.register_outputs({"job": self.job.metadata.name})
+
+    return [
+        k8s.core.v1.EnvVarArgs(name="NODE_CACHE", value=NODE_CACHE_MOUNT),
+        k8s.core.v1.EnvVarArgs(name="POD_NAME", value_from=field("metadata.name")),
+        k8s.core.v1.EnvVarArgs(name="NODE_NAME", value_from=field("spec.nodeName")),
+        # One document per pod; $(POD_NAME) is expanded by the kubelet.
+        k8s.core.v1.EnvVarArgs(name="TIMELINE_FILE", value=f"{TIMELINE_MOUNT}/$(POD_NAME).json"),
+    ]
+
+
+def node_cache_volume() -> k8s.core.v1.VolumeArgs:
+    return k8s.core.v1.VolumeArgs(
+        name="node-cache",
+        host_path=k8s.core.v1.HostPathVolumeSourceArgs(
+            path=NODE_CACHE_HOST_PATH, type="DirectoryOrCreate"
+        ),
+    )
+
+
+def models_volume(bucket: pulumi.Input[str], prefix: str) -> k8s.core.v1.VolumeArgs:
+    """The staged checkpoint, read once per node by the copy: no FUSE file cache."""
+    return pod.gcsfuse_volume("models", bucket, prefix, read_only=True, file_cache=False)
+
+
+def timeline_volume(bucket: pulumi.Input[str]) -> k8s.core.v1.VolumeArgs:
+    return pod.gcsfuse_volume("timeline", bucket, TIMELINE_PREFIX, read_only=False)

@@ -53,5 +53,5 @@ def test_supported_variants_pass_the_pack(pack, stack, overrides):
 
 def test_a_token_in_the_secret_passes_the_pack(pack):
     result = runner.run("dev", secrets={"hfToken": HF_TOKEN_MARKER})
-    assert result.of_type("kubernetes:core/v1:Secret"), "the token makes a Secret"
+    assert result.of_type("gcp:secretmanager/secretVersion:SecretVersion"), "the token is stored"
     _assert_clean(adapter.run_pack(pack.policies, result))

@@ -136,10 +136,10 @@ def test_a_token_in_an_env_value_fires():
         env = pod_spec(inputs)["containers"][0]["env"]
         env.append({"name": "HF_TOKEN", "value": HF_TOKEN})
 
-    job = adapter.edited(result.one(JOB, "fetch-weights"), put_token)
+    job = adapter.edited(result.one(JOB, "benchmark"), put_token)
     found = messages(v.secret_material_only_in_secrets, job, result)
     assert found, "a literal HF_TOKEN must be reported"
-    assert all(m.startswith(f"{v.SECRETS_ONLY_IN_SECRETS}: Job 'fetch-weights'") for m in found)
+    assert all(m.startswith(f"{v.SECRETS_ONLY_IN_SECRETS}: Job 'benchmark'") for m in found)
     assert any("(HF_TOKEN) has a literal value" in m for m in found)
     assert any("a Hugging Face token" in m for m in found)
     assert all(HF_TOKEN not in m for m in found), "a message never repeats the secret"
@@ -192,10 +192,15 @@ def test_references_and_lookalikes_do_not_fire():
 
 def test_the_secret_itself_may_hold_the_token():
     result = runner.run("dev", secrets={"hfToken": HF_TOKEN_MARKER})
-    secret = result.one("kubernetes:core/v1:Secret")
+    secret = adapter.edited(
+        result.one(DEPLOYMENT),
+        lambda i: i.update(kind="Secret", stringData={"hf_api_token": HF_TOKEN_MARKER}),
+    )
+    secret = dataclasses.replace(secret, type="kubernetes:core/v1:Secret")
     assert messages(v.secret_material_only_in_secrets, secret, result) == []
-    job = result.one(JOB, "fetch-weights")
-    assert messages(v.secret_material_only_in_secrets, job, result) == []
+    for reg in result.registrations:
+        if reg.type.startswith("kubernetes:"):
+            assert messages(v.secret_material_only_in_secrets, reg, result) == [], reg.name
 
 
 # --- load balancers ------------------------------------------------------------
@@ -350,7 +355,7 @@ def test_a_startup_probe_alone_is_enough_next_to_readiness_and_jobs_need_none():
         result.one(DEPLOYMENT), lambda i: server_container(i).pop("livenessProbe")
     )
     assert messages(v.servers_have_health_probes, deployment, result) == []
-    assert messages(v.servers_have_health_probes, result.one(JOB, "fetch-weights"), result) == []
+    assert messages(v.servers_have_health_probes, result.one(JOB, "benchmark"), result) == []
 
 
 @pytest.mark.parametrize(

@@ -95,8 +95,9 @@ def test_the_checkpoint_follows_the_model_setting(model, repo):
     env = {e["name"]: e.get("value") for e in server(plan)["env"]}
     assert env["MODEL_ID"] == repo
     assert env["HF_HUB_OFFLINE"] == "1"
-    job_env = {e["name"]: e.get("value") for e in _job_container(plan)["env"]}
-    assert job_env["MODEL_ID"] == repo
+    staging = plan.one("command:local:Command", "stage-weights").inputs
+    assert f"_MODEL_ID={repo}," in staging["create"]
+    assert staging["triggers"][0] == repo
     # trtllm-serve names a local checkpoint after its folder.
     assert plan.outputs["model"] == repo.split("/")[1]
 
@@ -104,7 +105,7 @@ def test_the_checkpoint_follows_the_model_setting(model, repo):
 def test_the_image_is_the_built_digest(dev_plan):
     assert server(dev_plan)["image"] == dev_plan.outputs["image"]
     assert "@sha256:" in server(dev_plan)["image"]
-    assert _job_container(dev_plan)["image"] == dev_plan.outputs["image"]
+    assert pod_spec(dev_plan)["initContainers"][0]["image"] == dev_plan.outputs["image"]
 
 
 @pytest.mark.parametrize("nodes", [1, 3])
@@ -128,19 +129,69 @@ def test_the_pod_takes_all_eight_gpus_on_the_gpu_pool(dev_plan):
     assert shm["emptyDir"]["medium"] == "Memory"
 
 
-def test_weights_are_read_from_the_bucket_through_a_cached_gcs_fuse_mount(dev_plan):
-    volumes = {v["name"]: v for v in pod_spec(dev_plan)["volumes"]}
+def test_weights_are_read_once_from_the_bucket_then_from_the_nodes_local_ssd(dev_plan):
+    spec = pod_spec(dev_plan)
+    volumes = {v["name"]: v for v in spec["volumes"]}
     models = volumes["models"]["csi"]
     assert models["driver"] == "gcsfuse.csi.storage.gke.io"
     assert models["readOnly"] is True
     attributes = models["volumeAttributes"]
     assert attributes["bucketName"] == "my-a4-project-dsr1-data"
     assert "only-dir=models" in attributes["mountOptions"].split(",")
-    assert "file-cache:enable-parallel-downloads:true" in attributes["mountOptions"].split(",")
+    # Read once by the copy: no per-pod FUSE file cache.
+    assert "fileCacheCapacity" not in attributes
+    assert not any(o.startswith("file-cache") for o in attributes["mountOptions"].split(","))
     annotations = dev_plan.one(DEPLOYMENT).inputs["spec"]["template"]["metadata"]["annotations"]
     assert annotations["gke-gcsfuse/volumes"] == "true"
-    init = pod_spec(dev_plan)["initContainers"][0]
+    init = spec["initContainers"][0]
     assert init["command"] == ["/opt/deepseek/serve.sh", "--wait-for-weights"]
+
+
+def test_the_nodes_copy_outlives_the_pod_on_the_local_ssd(dev_plan):
+    """A hostPath on GKE's local-SSD ephemeral mount survives the pod (an emptyDir,
+    and the GCS FUSE driver's cache volume `gke-gcsfuse-cache`, do not), so a pod
+    re-created on the same node finds the copy; the server only reads it."""
+    spec = pod_spec(dev_plan)
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["node-cache"] == {
+        "name": "node-cache",
+        "hostPath": {
+            "path": "/mnt/stateful_partition/kube-ephemeral-ssd/a4-deepseek-weights",
+            "type": "DirectoryOrCreate",
+        },
+    }
+    assert "gke-gcsfuse-cache" not in volumes
+    init = spec["initContainers"][0]
+    init_mounts = {m["name"]: m for m in init["volumeMounts"]}
+    assert init_mounts["node-cache"]["mountPath"] == "/node-cache"
+    assert not init_mounts["node-cache"].get("readOnly")
+    server_mounts = {m["name"]: m for m in server(dev_plan)["volumeMounts"]}
+    assert server_mounts["node-cache"] == {
+        "name": "node-cache",
+        "mountPath": "/node-cache",
+        "readOnly": True,
+    }
+    env = {e["name"]: e for e in server(dev_plan)["env"]}
+    assert env["NODE_CACHE"]["value"] == "/node-cache"
+    # The GPU pool's local SSDs are the node's ephemeral storage, where the path lives.
+    pool = dev_plan.one("gcp:container/nodePool:NodePool", "gpu").inputs["nodeConfig"]
+    assert pool["ephemeralStorageLocalSsdConfig"]["localSsdCount"] == 32
+
+
+def test_each_pod_writes_its_timeline_into_the_stacks_bucket(dev_plan):
+    spec = pod_spec(dev_plan)
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    timeline = volumes["timeline"]["csi"]
+    assert timeline["readOnly"] is False
+    assert timeline["volumeAttributes"]["bucketName"] == "my-a4-project-dsr1-data"
+    assert "only-dir=timeline" in timeline["volumeAttributes"]["mountOptions"].split(",")
+    for container in (spec["initContainers"][0], server(dev_plan)):
+        env = {e["name"]: e for e in container["env"]}
+        assert env["TIMELINE_FILE"]["value"] == "/timeline/$(POD_NAME).json"
+        assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+        assert {m["name"]: m["mountPath"] for m in container["volumeMounts"]}["timeline"] == (
+            "/timeline"
+        )
 
 
 def test_probes_watch_health_with_a_configurable_cold_start_budget():
@@ -234,30 +285,14 @@ def test_prometheus_metrics_are_scraped_only_where_the_server_serves_them(dev_pl
     assert served["return_perf_metrics"] is True and served["enable_iter_perf_stats"] is True
 
 
-def test_serving_waits_for_the_gpu_pool_and_the_weights_job_does_not(dev_plan):
+def test_serving_waits_for_the_gpu_pool_and_not_for_the_staging(dev_plan):
     gpu_pool = dev_plan.one("gcp:container/nodePool:NodePool", "gpu").urn
     binding = dev_plan.one("gcp:storage/bucketIAMMember:BucketIAMMember", "workload-objects").urn
+    staging = dev_plan.one("command:local:Command", "stage-weights").urn
     serving = transitive_dependencies(dev_plan, dev_plan.one(DEPLOYMENT))
     assert gpu_pool in serving and binding in serving
-    job = transitive_dependencies(
-        dev_plan, dev_plan.one("kubernetes:batch/v1:Job", "fetch-weights")
-    )
-    assert gpu_pool not in job
-    assert binding in job
-    assert dev_plan.one("gcp:container/nodePool:NodePool", "system").urn in job
-
-
-def test_the_weights_job_runs_once_on_the_system_pool_with_a_deadline(dev_plan):
-    job = dev_plan.one("kubernetes:batch/v1:Job", "fetch-weights").inputs["spec"]
-    assert job["activeDeadlineSeconds"] == 180 * 60
-    assert job["backoffLimit"] == 3
-    spec = job["template"]["spec"]
-    assert spec["nodeSelector"] == {"cloud.google.com/gke-nodepool": "system"}
-    assert spec["serviceAccountName"] == "trtllm-serving"
-    volume = spec["volumes"][0]["csi"]
-    assert volume["readOnly"] is False
-    assert "only-dir=models" in volume["volumeAttributes"]["mountOptions"]
-    assert _job_container(dev_plan)["command"] == ["python3", "/opt/deepseek/fetch_weights.py"]
+    # A run-time wait (the init container), not a graph edge.
+    assert staging not in serving
 
 
 def test_kubernetes_provider_survives_credential_rotation_and_a_deleted_cluster(dev_plan):
@@ -280,12 +315,6 @@ def test_adopted_cluster_keeps_its_own_network_objects_and_nodes():
         "dev", clusterMode="adopt", clusterName="theirs", clusterLocation="us-central1-b"
     )
     assert plan.of_type("kubernetes:networking.gke.io/v1:Network") == []
-    assert (
-        "nodeSelector"
-        not in plan.one("kubernetes:batch/v1:Job", "fetch-weights").inputs["spec"]["template"][
-            "spec"
-        ]
-    )
     assert pod_spec(plan)["nodeSelector"] == {"cloud.google.com/gke-nodepool": "a4-gpu"}
 
 
@@ -298,13 +327,6 @@ def test_outputs_walk_the_user_to_the_endpoint(dev_plan):
     assert out["curlExample"].startswith("curl http://localhost:8000/v1/chat/completions ")
     body = json.loads(out["curlExample"].split("-d '", 1)[1].rstrip("'"))
     assert body["model"] == "DeepSeek-R1-0528"
-
-
-def _job_container(plan):
-    (container,) = plan.one("kubernetes:batch/v1:Job", "fetch-weights").inputs["spec"]["template"][
-        "spec"
-    ]["containers"]
-    return container
 
 
 def test_a_change_of_server_options_rolls_the_server(dev_plan):

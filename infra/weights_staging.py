@@ -1,0 +1,202 @@
+"""Where the serving pods read the checkpoint, and how it gets there.
+
+Two sources (setting `weightsSource`):
+- empty (default): the stack stages the checkpoint into its own bucket
+  (`gs://<bucket>/models/<repository>/`) with a Cloud Build run of
+  docker/weights/ (a slim Python image: huggingface_hub with hf_xet, each file
+  verified, then uploaded). It waits only for the APIs, the bucket and its
+  IAM, never for the cluster, the node pools or the serving image, so the
+  download runs while GKE creates the cluster. `pulumi up` reports its outcome.
+- `gs://BUCKET/PREFIX`: a checkpoint staged before (by another stack or by
+  hand). Nothing is downloaded; the workload's Kubernetes service account gets
+  read-only access (`roles/storage.objectViewer`) on that bucket.
+
+The serving pods wait for `<prefix>/<repository>/.download-complete` at run
+time (docker/serve.sh), so the Deployment does not depend on the staging here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from pathlib import Path
+
+import pulumi
+import pulumi_command as command
+import pulumi_gcp as gcp
+
+from infra.config import StackConfig, split_gcs_url
+from infra.naming import Names
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "docker" / "weights"
+# Relative to the project directory, where Pulumi runs commands.
+WEIGHTS_DIR_RELATIVE = "docker/weights"
+STAGED_PREFIX = "models"  # bucket folder of a checkpoint the stack stages itself
+TIMELINE_PREFIX = "timeline"
+HF_TOKEN_SECRET_ID = "hf-token"
+
+
+def stager_hash(folder: Path = WEIGHTS_DIR) -> str:
+    """A hash of what the staging build runs (script, pins, build config)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.suffix != ".pyc"):
+        digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def stage_command(
+    cfg: StackConfig,
+    checkpoint: str,
+    bucket: str,
+    service_account: str,
+    token_secret: str,
+) -> str:
+    """The `gcloud builds submit` that stages the checkpoint. It carries the name of
+    the token's Secret Manager version, never the token."""
+    substitutions = ",".join(
+        f"{key}={value}"
+        for key, value in (
+            ("_MODEL_ID", checkpoint),
+            ("_MODEL_REVISION", cfg.model_revision),
+            ("_BUCKET", bucket),
+            ("_PREFIX", STAGED_PREFIX),
+            ("_TIMELINE_PREFIX", TIMELINE_PREFIX),
+            ("_HF_TOKEN_SECRET", token_secret),
+        )
+    )
+    return shlex.join(
+        [
+            "gcloud",
+            "builds",
+            "submit",
+            WEIGHTS_DIR_RELATIVE,
+            f"--project={cfg.project}",
+            f"--region={cfg.region}",
+            f"--config={WEIGHTS_DIR_RELATIVE}/cloudbuild.yaml",
+            f"--substitutions={substitutions}",
+            f"--gcs-source-staging-dir=gs://{bucket}/cloudbuild/weights-source",
+            f"--service-account={service_account}",
+            f"--timeout={cfg.weights_minutes * 60}s",
+            "--quiet",
+        ]
+    )
+
+
+class WeightsSource(pulumi.ComponentResource):
+    """`bucket` and `prefix` of the checkpoint folder the serving pods mount."""
+
+    def __init__(
+        self,
+        name: str,
+        cfg: StackConfig,
+        names: Names,
+        checkpoint: str,
+        bucket: gcp.storage.Bucket,
+        workload_member: pulumi.Input[str],
+        depends_on: list[pulumi.Resource],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("a4deepseek:infra:WeightsSource", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, depends_on=depends_on)
+        self.staging: command.local.Command | None = None
+        if cfg.weights_source:
+            source_bucket, self.prefix = split_gcs_url(cfg.weights_source)
+            self.bucket: pulumi.Output[str] = pulumi.Output.from_input(source_bucket)
+            # Read-only: a shared checkpoint is never written by this stack.
+            self.grants = [
+                gcp.storage.BucketIAMMember(
+                    "workload-reads-weights",
+                    bucket=source_bucket,
+                    role="roles/storage.objectViewer",
+                    member=workload_member,
+                    opts=child,
+                )
+            ]
+        else:
+            self.bucket, self.prefix = bucket.name, STAGED_PREFIX
+            self.grants = []
+            self.staging = self._stage(cfg, names, checkpoint, bucket, child)
+        self.url = pulumi.Output.concat("gs://", self.bucket, f"/{self.prefix}/{checkpoint}")
+        self.register_outputs({"url": self.url})
+
+    def _stage(self, cfg, names, checkpoint, bucket, child) -> command.local.Command:
+        stager = gcp.serviceaccount.Account(
+            "weights-stager",
+            project=cfg.project,
+            account_id=names.weights_stager_account,
+            display_name="Stages the DeepSeek-R1 checkpoint from Hugging Face into the bucket",
+            opts=child,
+        )
+        grants: list[pulumi.Resource] = [
+            # Writes the checkpoint and reads the staged build source, in this bucket only.
+            gcp.storage.BucketIAMMember(
+                "stager-objects",
+                bucket=bucket.name,
+                role="roles/storage.objectUser",
+                member=stager.member,
+                opts=child,
+            ),
+            # A build that runs as a user-specified account writes its own logs
+            # (CLOUD_LOGGING_ONLY in docker/weights/cloudbuild.yaml).
+            gcp.projects.IAMMember(
+                "stager-logs",
+                project=cfg.project,
+                role="roles/logging.logWriter",
+                member=stager.member,
+                opts=child,
+            ),
+        ]
+        token_secret = ""
+        if cfg.hf_token:
+            # The token reaches the build only through Secret Manager: the
+            # build's arguments carry the version's name, the script reads it.
+            secret = gcp.secretmanager.Secret(
+                "hf-token",
+                project=cfg.project,
+                secret_id=f"{cfg.name_prefix}-{HF_TOKEN_SECRET_ID}",
+                replication=gcp.secretmanager.SecretReplicationArgs(
+                    auto=gcp.secretmanager.SecretReplicationAutoArgs()
+                ),
+                opts=child,
+            )
+            version = gcp.secretmanager.SecretVersion(
+                "hf-token",
+                secret=secret.id,
+                secret_data=pulumi.Output.secret(cfg.hf_token.reveal()),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            grants += [
+                version,
+                gcp.secretmanager.SecretIamMember(
+                    "stager-reads-token",
+                    project=cfg.project,
+                    secret_id=secret.secret_id,
+                    role="roles/secretmanager.secretAccessor",
+                    member=stager.member,
+                    opts=child,
+                ),
+            ]
+            token_secret = (
+                f"projects/{cfg.project}/secrets/{cfg.name_prefix}-{HF_TOKEN_SECRET_ID}"
+                "/versions/latest"
+            )
+        create = pulumi.Output.all(bucket.name, stager.id).apply(
+            lambda args: stage_command(cfg, checkpoint, args[0], args[1], token_secret)
+        )
+        return command.local.Command(
+            "stage-weights",
+            create=create,
+            # Runs again when the checkpoint, its revision or the stager changes;
+            # a rerun skips what is already staged and verified.
+            triggers=[checkpoint, cfg.model_revision, stager_hash()],
+            opts=pulumi.ResourceOptions.merge(
+                child,
+                pulumi.ResourceOptions(
+                    depends_on=[*grants, bucket],
+                    custom_timeouts=pulumi.CustomTimeouts(
+                        create=f"{cfg.weights_minutes + 10}m",
+                        update=f"{cfg.weights_minutes + 10}m",
+                    ),
+                ),
+            ),
+        )
