@@ -16,6 +16,7 @@ from infra.cluster import AdoptedCluster, Cluster
 from infra.gpu_node_pool import GpuNodePool
 from infra.identity import NodeIdentity
 from infra.image import Image
+from infra.monitoring import Monitoring
 from infra.network import Network, existing_node_networks
 from infra.registry import Registry
 from infra.services import ProjectServices
@@ -25,6 +26,7 @@ from workloads.benchmark import Benchmark
 from workloads.namespace import Namespace
 from workloads.networks import PodNetworks
 from workloads.serving import Serving
+from workloads.smoke import SmokeCheck
 from workloads.weights import Weights
 
 cfg = config.load()
@@ -90,7 +92,7 @@ if cfg.cluster_mode == "create":
     pod_networks = PodNetworks(
         "pod-networks", names, cfg.pod_network_names, system_pool, opts=on_k8s
     ).networks
-Weights(
+weights = Weights(
     "weights",
     cfg,
     names,
@@ -135,7 +137,38 @@ pulumi.export(
 pulumi.export("logs", f"kubectl -n {cfg.namespace} logs -f deployment/{serving.app_name}")
 pulumi.export("curlExample", serving.curl_example)
 
-if cfg.benchmark_enabled:
+# --- Checking it, watching it ------------------------------------------------
+# A paused stack has no server to check or benchmark; resuming checks it again.
+checked: list[pulumi.Resource] = []
+if cfg.smoke_check_enabled and not cfg.paused:
+    smoke = SmokeCheck(
+        "smoke-check",
+        cfg,
+        names,
+        namespace,
+        image.identity,
+        storage.bucket.name,
+        serving.url,
+        depends_on=[serving.deployment],
+        opts=on_k8s,
+    )
+    checked = [smoke.job]
+    pulumi.export("smokeCheck", smoke.result)
+    pulumi.export("smokeCheckVerdict", smoke.verdict_url)
+pulumi.export("paused", cfg.paused)
+
+monitoring = Monitoring(
+    "monitoring",
+    cfg,
+    names,
+    serving.app_name,
+    weights.job_name,
+    depends_on=apis,
+    opts=on_gcp,
+)
+pulumi.export("dashboard", monitoring.url)
+
+if cfg.benchmark_enabled and not cfg.paused:
     benchmark = Benchmark(
         "benchmark",
         cfg,
@@ -145,7 +178,8 @@ if cfg.benchmark_enabled:
         image.identity,
         storage.bucket.name,
         serving.url,
-        depends_on=[serving.deployment],
+        # Not against a server that failed its smoke check.
+        depends_on=[serving.deployment, *checked],
         opts=on_k8s,
     )
     pulumi.export("benchmarkResults", benchmark.results)

@@ -70,10 +70,11 @@ class Weights(pulumi.ComponentResource):
             # Writes only to the bucket (/models) and the /tmp emptyDir (HF_HOME).
             security_context=pod.restricted_security_context(read_only_root=True),
         )
+        self.job_name = f"{cfg.name_prefix}-fetch-weights"
         self.job = k8s.batch.v1.Job(
             "fetch-weights",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"{cfg.name_prefix}-fetch-weights",
+                name=self.job_name,
                 namespace=namespace.name,
                 labels=labels,
                 annotations=await_annotations(cfg),
