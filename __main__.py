@@ -18,6 +18,7 @@ from infra.cluster import AdoptedCluster, Cluster
 from infra.gpu_node_pool import GpuNodePool
 from infra.identity import NodeIdentity
 from infra.image import Image
+from infra.monitoring import Monitoring
 from infra.network import Network, existing_node_networks
 from infra.registry import Registry
 from infra.services import ProjectServices
@@ -29,6 +30,7 @@ from workloads.namespace import Namespace
 from workloads.networks import PodNetworks
 from workloads.options import checkpoint
 from workloads.serving import Serving
+from workloads.smoke import SmokeCheck
 
 cfg = config.load()
 for advice in config.warnings(cfg):
@@ -148,7 +150,38 @@ pulumi.export(
 pulumi.export("logs", f"kubectl -n {cfg.namespace} logs -f deployment/{serving.app_name}")
 pulumi.export("curlExample", serving.curl_example)
 
-if cfg.benchmark_enabled:
+# --- Checking it, watching it ------------------------------------------------
+# A paused stack has no server to check or benchmark; resuming checks it again.
+checked: list[pulumi.Resource] = []
+if cfg.smoke_check_enabled and not cfg.paused:
+    smoke = SmokeCheck(
+        "smoke-check",
+        cfg,
+        names,
+        namespace,
+        image.identity,
+        storage.bucket.name,
+        serving.url,
+        depends_on=[serving.deployment],
+        opts=on_k8s,
+    )
+    checked = [smoke.job]
+    pulumi.export("smokeCheck", smoke.result)
+    pulumi.export("smokeCheckVerdict", smoke.verdict_url)
+pulumi.export("paused", cfg.paused)
+
+monitoring = Monitoring(
+    "monitoring",
+    cfg,
+    names,
+    serving.app_name,
+    weights.staging is not None,
+    depends_on=apis,
+    opts=on_gcp,
+)
+pulumi.export("dashboard", monitoring.url)
+
+if cfg.benchmark_enabled and not cfg.paused:
     benchmark = Benchmark(
         "benchmark",
         cfg,
@@ -158,7 +191,8 @@ if cfg.benchmark_enabled:
         image.identity,
         storage.bucket.name,
         serving.url,
-        depends_on=[serving.deployment],
+        # Not against a server that failed its smoke check.
+        depends_on=[serving.deployment, *checked],
         opts=on_k8s,
     )
     pulumi.export("benchmarkResults", benchmark.results)

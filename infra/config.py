@@ -315,6 +315,43 @@ class StackConfig:
         ("512x128x1", "512x128x8", "1024x256x8", "1024x1024x1", "1024x1024x64"),
     )
 
+    # --- operating it ------------------------------------------------------
+    smoke_check_enabled: bool = setting(
+        "Run the smoke check Job once the server is ready (health, model list, chat and "
+        "completion, streamed and not, reasoning separated); `pulumi up` fails with its "
+        "message when it fails (unless awaitServing is false).",
+        True,
+    )
+    paused: bool = setting(
+        "Pause the stack: the server Deployment scales to 0 replicas and the GPU pool to 0 "
+        "nodes; cluster, bucket (weights, JIT cache, results), registry and image stay. "
+        "Set back to false to resume (a cold start without the download).",
+        False,
+    )
+    alert_notification_channels: tuple[str, ...] = setting(
+        "Cloud Monitoring notification channels (`projects/<project>/notificationChannels/"
+        "<id>`) for the alert policies; empty creates no alert policy.",
+        (),
+    )
+    alert_not_ready_minutes: int = setting(
+        "Alert when the server has had fewer ready replicas than desired for this many "
+        "minutes (with alertNotificationChannels).",
+        15,
+    )
+    billing_account: str = setting(
+        "Billing account ID (`XXXXXX-XXXXXX-XXXXXX`) for a monthly budget on this project; "
+        "empty creates no budget.",
+        "",
+    )
+    budget_monthly_amount: int = setting(
+        "Monthly budget in the billing account's currency (with billingAccount).", 0
+    )
+    budget_alert_percents: tuple[str, ...] = setting(
+        "Budget thresholds in percent of budgetMonthlyAmount (actual spend); each notifies "
+        "the billing account's admins and the alert channels.",
+        ("50", "90", "100"),
+    )
+
     @property
     def shape(self):
         return SHAPES[self.machine_type]
@@ -855,6 +892,55 @@ def _check_serving(cfg: StackConfig, problems: list[str]) -> None:
         problems.append("benchmarkMatrix: empty while benchmarkEnabled is true")
 
 
+_NOTIFICATION_CHANNEL = re.compile(
+    r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/notificationChannels/[0-9]+$"
+)
+# Cloud Billing account IDs: three groups of six hex digits
+# (cloud.google.com/billing/docs/how-to/find-billing-account-id).
+_BILLING_ACCOUNT = re.compile(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")
+
+
+def _check_operations(cfg: StackConfig, problems: list[str]) -> None:
+    for channel in cfg.alert_notification_channels:
+        if not _NOTIFICATION_CHANNEL.match(channel):
+            problems.append(
+                _bad(
+                    "alertNotificationChannels",
+                    channel,
+                    "expected projects/<project>/notificationChannels/<numeric id> "
+                    "(`gcloud beta monitoring channels list --format='value(name)'`)",
+                )
+            )
+    if not 1 <= cfg.alert_not_ready_minutes <= 1440:
+        problems.append(
+            _bad("alertNotReadyMinutes", cfg.alert_not_ready_minutes, "expected 1 to 1440")
+        )
+    if cfg.billing_account:
+        if not _BILLING_ACCOUNT.match(cfg.billing_account):
+            problems.append(
+                _bad(
+                    "billingAccount",
+                    cfg.billing_account,
+                    "expected a billing account ID like 012345-6789AB-CDEF01 "
+                    "(`gcloud billing projects describe <project>`)",
+                )
+            )
+        if cfg.budget_monthly_amount < 1:
+            problems.append(
+                "budgetMonthlyAmount: required with billingAccount; set the monthly budget, "
+                "a whole amount in the billing account's currency"
+            )
+    elif cfg.budget_monthly_amount:
+        problems.append(
+            _bad("budgetMonthlyAmount", cfg.budget_monthly_amount, "only used with billingAccount")
+        )
+    for percent in cfg.budget_alert_percents:
+        if not percent.isdigit() or not 1 <= int(percent) <= 1000:
+            problems.append(
+                _bad("budgetAlertPercents", percent, "expected whole percents from 1 to 1000")
+            )
+
+
 def rule_problems(cfg: StackConfig) -> list[str]:
     """Every rule `cfg` breaks, one message each."""
     problems: list[str] = []
@@ -864,6 +950,7 @@ def rule_problems(cfg: StackConfig) -> list[str]:
     _check_capacity(cfg, problems)
     _check_adoption(cfg, problems)
     _check_production(cfg, problems)
+    _check_operations(cfg, problems)
     if cfg.machine_type in SHAPES:
         _check_serving(cfg, problems)
     return problems
@@ -888,6 +975,11 @@ def warnings(cfg: StackConfig) -> list[str]:
         found.append(
             "consumptionMode: on-demand A4 capacity is rarely available; a reservation, "
             "spot or flex-start is the usual way to get it"
+        )
+    if cfg.paused and cfg.consumption_mode == "reservation":
+        found.append(
+            "paused: a specific reservation is billed whether or not VMs consume it; pausing "
+            "frees the node, not the reservation's cost"
         )
     return found
 

@@ -32,7 +32,9 @@ def capacity_settings(cfg: StackConfig) -> dict:
         consume_reservation_type="NO_RESERVATION"
     )
     node_config: dict = {"reservation_affinity": no_reservation}
-    pool: dict = {"node_count": cfg.node_count}
+    # Paused: no node (and no GPU bill); the pool, its settings and the
+    # cluster stay, so resuming only creates the nodes again.
+    pool: dict = {"node_count": 0 if cfg.paused else cfg.node_count}
     auto_repair = True
     if mode == "reservation":
         node_config["reservation_affinity"] = (
@@ -52,7 +54,8 @@ def capacity_settings(cfg: StackConfig) -> dict:
         node_config["spot"] = True
     elif mode == "flex-start":
         # Flex-start (DWS) nodes are created on demand by the autoscaler, from
-        # zero; GKE requires auto-repair off for them.
+        # zero; GKE requires auto-repair off for them. Paused, the pool keeps
+        # its range: with no pod asking for GPUs the autoscaler removes the node.
         node_config["flex_start"] = True
         pool = {
             "initial_node_count": 0,

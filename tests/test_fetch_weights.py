@@ -290,3 +290,22 @@ def test_the_build_step_stages_into_the_bucket_and_its_timeline(tmp_path, monkey
     (run,) = timeline_reader.load(tmp_path / "stack-bucket" / "timeline")
     assert run.run == "b-42" and run.model == MODEL
     assert not (tmp_path / "scratch").exists()
+
+
+def test_giving_up_logs_the_line_the_alert_matches(tmp_path, monkeypatch, capsys):
+    """An unreachable Hub: every listing attempt fails, nothing is staged, and the
+    log ends with the line infra/monitoring.py's alert filter matches."""
+    monkeypatch.setattr(fetch_weights, "GcsStore", lambda b, p: FolderBucket(tmp_path / b / p))
+    monkeypatch.setattr(fetch_weights.time, "sleep", lambda seconds: None)
+    for key, value in {
+        "MODEL_ID": MODEL,
+        "BUCKET": "stack-bucket",
+        "HF_ENDPOINT": "http://127.0.0.1:9",  # discard port: connection refused
+        "ATTEMPTS": "2",
+        "SCRATCH": str(tmp_path / "scratch"),
+    }.items():
+        monkeypatch.setenv(key, value)
+    assert fetch_weights.main() == 1
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "weights staging failed" in last
+    assert not (tmp_path / "stack-bucket" / "models" / MODEL / ".download-complete").exists()

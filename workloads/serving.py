@@ -61,6 +61,11 @@ def server_resources(cfg: StackConfig) -> k8s.core.v1.ResourceRequirementsArgs:
     )
 
 
+def server_replicas(cfg: StackConfig) -> int:
+    """One server per GPU node; none while the stack is paused."""
+    return 0 if cfg.paused else cfg.node_count
+
+
 # /dev/shm for the eight ranks' inter-process buffers; it counts against the
 # pod's memory. GPU recipes' A4 chart uses 250Gi.
 SHM_SIZE_GI = 250
@@ -189,7 +194,7 @@ class Serving(pulumi.ComponentResource):
             ),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 # One 8-GPU server per GPU node: adding nodes scales out.
-                replicas=cfg.node_count,
+                replicas=server_replicas(cfg),
                 # A second 8-GPU pod cannot surge onto the pool: replace in place.
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),

@@ -358,7 +358,18 @@ def hub_downloader(
     return download
 
 
+# Logged when staging gives up; infra/monitoring.py alerts on it.
+GAVE_UP = "weights staging failed"
+
+
 def main() -> int:
+    code = stage()
+    if code:
+        log(f"{GAVE_UP}: no completion marker; fix the cause above and run again to resume")
+    return code
+
+
+def stage() -> int:
     model_id = os.environ["MODEL_ID"]
     revision = os.environ.get("MODEL_REVISION", "main")
     bucket, prefix = os.environ["BUCKET"], os.environ.get("PREFIX", "models")

@@ -43,8 +43,14 @@ def test_every_stack_passes_the_pack(pack, stack, preview):
         },
         {"machineType": "a3-ultragpu-8g"},
         {"prometheusMetrics": True, "awaitServing": False},
+        {
+            "paused": True,
+            "alertNotificationChannels": ["projects/my-a4-project/notificationChannels/1"],
+            "billingAccount": "012345-6789AB-CDEF01",
+            "budgetMonthlyAmount": 100,
+        },
     ],
-    ids=["internal-lb", "adopt", "docker", "prebuilt", "a3-ultra", "metrics"],
+    ids=["internal-lb", "adopt", "docker", "prebuilt", "a3-ultra", "metrics", "operated"],
 )
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_supported_variants_pass_the_pack(pack, stack, overrides):

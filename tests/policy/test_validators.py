@@ -176,7 +176,9 @@ def test_a_token_in_args_or_an_annotation_fires():
 
 def test_a_config_map_key_named_like_a_credential_fires():
     result = plan_of("dev")
-    config_map = adapter.edited(result.one(CONFIG_MAP), lambda i: i["data"].update(password="x"))
+    config_map = adapter.edited(
+        result.one(CONFIG_MAP, "llm-options"), lambda i: i["data"].update(password="x")
+    )
     found = messages(v.secret_material_only_in_secrets, config_map, result)
     assert len(found) == 1
     assert "ConfigMap 'llm-options'" in found[0] and "data.password" in found[0]

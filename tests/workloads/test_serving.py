@@ -24,7 +24,7 @@ def server(plan):
 
 
 def served_options(plan) -> dict:
-    data = plan.one(CONFIG_MAP).inputs["data"]
+    data = plan.one(CONFIG_MAP, "llm-options").inputs["data"]
     return yaml.safe_load(data[options.OPTIONS_FILE])
 
 
@@ -82,7 +82,7 @@ def test_the_server_listens_on_all_interfaces_with_the_pytorch_backend_and_r1_pa
     volumes = {v["name"]: v for v in pod_spec(dev_plan)["volumes"]}
     assert (
         volumes["options"]["configMap"]["name"]
-        == dev_plan.one(CONFIG_MAP).inputs["metadata"]["name"]
+        == dev_plan.one(CONFIG_MAP, "llm-options").inputs["metadata"]["name"]
     )
 
 
