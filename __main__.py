@@ -134,6 +134,9 @@ pulumi.export(
 )
 pulumi.export("logs", f"kubectl -n {cfg.namespace} logs -f deployment/{serving.app_name}")
 pulumi.export("curlExample", serving.curl_example)
+if serving.internal_endpoint is not None:
+    # serviceType InternalLoadBalancer: from inside the VPC, no port-forward needed.
+    pulumi.export("internalEndpoint", serving.internal_endpoint)
 
 if cfg.benchmark_enabled:
     benchmark = Benchmark(
@@ -150,5 +153,6 @@ if cfg.benchmark_enabled:
     )
     pulumi.export("benchmarkResults", benchmark.results)
     pulumi.export(
-        "benchmarkReport", pulumi.Output.concat("python -m clients.report ", benchmark.results)
+        "benchmarkReport",
+        pulumi.Output.concat(".venv/bin/python -m clients.report ", benchmark.results),
     )
