@@ -1,4 +1,4 @@
-"""The outputs a user runs next: the internal endpoint and the report command."""
+"""The internalEndpoint output (serviceType InternalLoadBalancer)."""
 
 from __future__ import annotations
 
@@ -34,11 +34,3 @@ def test_without_an_address_the_output_says_where_to_look():
         load_balancer=k8s.core.v1.outputs.LoadBalancerStatus(ingress=[])
     )
     assert internal_endpoint(empty).startswith("(no address yet")
-
-
-def test_the_report_command_runs_the_venvs_python_as_the_readme_says():
-    report = plan_of("dev").outputs["benchmarkReport"]
-    assert report == (
-        ".venv/bin/python -m clients.report gs://my-a4-project-dsr1-data/benchmarks/"
-        + plan_of("dev").outputs["benchmarkResults"].rsplit("/", 1)[1]
-    )
