@@ -435,14 +435,18 @@ def _unknown_key(key: str, known: list[str]) -> str:
     return f"{key}: unknown setting{hint} (the settings are listed in README.md, Settings)"
 
 
-# Provider namespaces: the program configures every provider explicitly from
-# this project's settings, so their own keys change nothing.
+# Stack config in a provider's namespace configures only its default provider
+# (pulumi.com/docs/iac/concepts/resources/providers, "Default provider
+# configuration"). The gcp and kubernetes providers here are explicit, built
+# from this project's settings, so `gcp:*` and `kubernetes:*` keys change
+# nothing; docker (imageBuilder docker) and command use default providers.
 _PROVIDER_KEYS = {
     "gcp:project": "project",
     "gcp:region": "region",
     "gcp:zone": "zone",
 }
-_PROVIDER_NAMESPACES = ("gcp", "google-beta", "kubernetes", "docker", "command")
+_PROVIDER_NAMESPACES = ("gcp", "google-beta", "kubernetes")
+_DEFAULT_PROVIDER_NAMESPACES = ("docker", "command")
 
 
 def ignored_key_warnings(full_keys: Iterable[str]) -> list[str]:
@@ -452,7 +456,7 @@ def ignored_key_warnings(full_keys: Iterable[str]) -> list[str]:
     found = []
     for full in sorted(full_keys):
         namespace, colon, bare = full.partition(":")
-        if not colon or namespace in (PROJECT_NAME, "pulumi"):
+        if not colon or namespace in (PROJECT_NAME, "pulumi", *_DEFAULT_PROVIDER_NAMESPACES):
             continue
         if full in _PROVIDER_KEYS:
             ours = _PROVIDER_KEYS[full]

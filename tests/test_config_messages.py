@@ -65,6 +65,15 @@ def test_other_namespaces_keys_are_named_as_ignored():
     assert provider.inputs["project"] == "my-a4-project"
 
 
+def test_keys_the_default_providers_read_are_not_called_ignored():
+    # imageBuilder docker builds with pulumi-docker's default provider (docker:host).
+    assert config.ignored_key_warnings(["docker:host", "a4-deepseek:zone"]) == []
+    assert config.ignored_key_warnings(["kubernetes:context"]) == [
+        "kubernetes:context: ignored, this program does not read it; the program configures "
+        "its kubernetes provider itself; pulumi config rm kubernetes:context"
+    ]
+
+
 def test_a_misspelt_namespace_is_named():
     assert config.ignored_key_warnings(["a4deepseek:nodeCount", "pulumi:template"]) == [
         "a4deepseek:nodeCount: ignored, this program does not read it; did you mean "
