@@ -1,38 +1,61 @@
-# Quick start:  make plan   (set up .venv, print the offline plan of the dev stack)
-#               make test   (lint and run every test)
+# Quick start:  make plan     (.venv with the program's requirements; the offline plan of the dev stack)
+#               make test     (the test toolchain too; lint and run every test)
+#               make clients  (the chat client and benchmark report, also into a .venv that `pulumi up` made)
+# Needs Python 3.11 or later: make plan PYTHON=python3.12
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+PIP_INSTALL = -m pip install --disable-pip-version-check
 # checkov cannot share .venv (it pins packaging<24; pulumi needs >=26).
 CHECKOV_VENV ?= .venv-checkov
 STACK ?= dev
+# The GKE CRD schemas live beside the repository (../shared/reference/crds); where
+# ../shared exists their tests must run, not skip (tests/workloads/test_manifest_schemas.py).
+REQUIRE_CRDS ?= $(if $(wildcard ../shared),1,)
 
-.PHONY: setup plan test lint format bench
+.PHONY: setup clients dev python-version plan test lint format bench
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+python-version:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "make: this project needs Python 3.11 or later; $(PYTHON) is $$($(PYTHON) --version 2>&1)." >&2; \
+	  echo "make: name another interpreter, e.g. make $(MAKECMDGOALS) PYTHON=python3.12" >&2; \
+	  exit 1; }
+
+# The program alone: what `pulumi up` installs, and all `make plan` needs.
+$(VENV)/.installed: requirements.txt constraints.txt | python-version
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(PY) $(PIP_INSTALL) -r requirements.txt
 	touch $@
 
-$(CHECKOV_VENV)/.installed: requirements-checkov.txt constraints-checkov.txt
+$(VENV)/.installed-clients: requirements-clients.txt constraints.txt $(VENV)/.installed
+	$(PY) $(PIP_INSTALL) -r requirements-clients.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt requirements-clients.txt $(VENV)/.installed
+	$(PY) $(PIP_INSTALL) -r requirements-dev.txt
+	touch $@
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt constraints-checkov.txt | python-version
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt -c constraints-checkov.txt
+	$(CHECKOV_VENV)/bin/python $(PIP_INSTALL) -r requirements-checkov.txt
 	touch $@
 
 setup: $(VENV)/.installed
+clients: $(VENV)/.installed-clients
+dev: $(VENV)/.installed-dev
 
 plan: setup
 	$(PY) -m plan $(STACK)
 
-lint: setup
+lint: dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m plan.schema --check
 
 test: lint $(CHECKOV_VENV)/.installed
-	CHECKOV=$(CHECKOV_VENV)/bin/checkov REQUIRE_CHECKOV=1 $(PY) -m pytest -q
+	CHECKOV=$(CHECKOV_VENV)/bin/checkov REQUIRE_CHECKOV=1 REQUIRE_CRDS=$(REQUIRE_CRDS) $(PY) -m pytest -q
 
-format: setup
+format: dev
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 

@@ -149,6 +149,9 @@ pulumi.export(
 )
 pulumi.export("logs", f"kubectl -n {cfg.namespace} logs -f deployment/{serving.app_name}")
 pulumi.export("curlExample", serving.curl_example)
+if serving.internal_endpoint is not None:
+    # serviceType InternalLoadBalancer: from inside the VPC, no port-forward needed.
+    pulumi.export("internalEndpoint", serving.internal_endpoint)
 
 # --- Checking it, watching it ------------------------------------------------
 # A paused stack has no server to check or benchmark; resuming checks it again.
@@ -197,5 +200,6 @@ if cfg.benchmark_enabled and not cfg.paused:
     )
     pulumi.export("benchmarkResults", benchmark.results)
     pulumi.export(
-        "benchmarkReport", pulumi.Output.concat("python -m clients.report ", benchmark.results)
+        "benchmarkReport",
+        pulumi.Output.concat(".venv/bin/python -m clients.report ", benchmark.results),
     )

@@ -14,14 +14,24 @@ parser; DeepSeek-R1's chat template opens `<think>` itself, so there only
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
+import socket
+import ssl
 import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
-import openai
+try:
+    import openai
+except ModuleNotFoundError as missing:  # `pulumi up` installs the program's requirements only
+    sys.exit(
+        f"error: the chat client needs {missing.name}, which is not installed: run `make clients` "
+        "(or .venv/bin/python -m pip install -r requirements-clients.txt)"
+    )
 
 DEFAULT_BASE_URL = "http://localhost:8000/v1"
 OPEN_TAG, CLOSE_TAG = "<think>", "</think>"
@@ -43,11 +53,13 @@ EXIT_CODES_HELP = f"""exit codes:
   {EXIT_OK}    the answer was complete
   {EXIT_USAGE}    bad arguments
   {EXIT_UNREACHABLE}    the server cannot be reached (connection refused: start the port-forward;
-       or closed without an answer: the server is not listening yet)
+       closed without an answer: the server is not listening yet; an unknown host
+       or a TLS handshake with a plain-HTTP server: check --base-url)
   {EXIT_LOADING}    the server answered HTTP 503: the model is still loading
   {EXIT_INCOMPLETE}    the answer stopped before the server said it was finished
        (no finish_reason: the connection dropped or the server restarted)
-  {EXIT_API_ERROR}    any other API error (HTTP 4xx/5xx, timeout, no model listed)
+  {EXIT_API_ERROR}    any other API error (HTTP 4xx/5xx, an error from the server mid-answer,
+       timeout, no model listed); a 404 or an unknown --model says which to fix
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C)"""
 
 
@@ -285,17 +297,91 @@ def _root_cause(err: BaseException) -> BaseException:
     return err
 
 
-def _connect_failed(err: BaseException) -> bool:
-    """True when no connection was made at all (refused, no route, unknown host)."""
+def _chain(err: BaseException) -> Iterable[BaseException]:
     seen: BaseException | None = err
     while seen is not None:
-        if type(seen).__name__ == "ConnectError" or isinstance(seen, ConnectionRefusedError):
-            return True
+        yield seen
         seen = seen.__cause__ or seen.__context__
-    return False
 
 
-def explain(err: openai.OpenAIError, base_url: str, timeout: float) -> ChatError:
+def _connect_failed(err: BaseException) -> bool:
+    """True when no connection was made at all (refused, no route, unknown host)."""
+    return any(
+        type(e).__name__ == "ConnectError" or isinstance(e, ConnectionRefusedError)
+        for e in _chain(err)
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _unreachable(err: BaseException, base_url: str) -> ChatError:
+    """Why no connection was made, and what to do about it."""
+    cause = _root_cause(err)
+    url = urlsplit(base_url)
+    host = url.hostname or base_url
+    if any(isinstance(e, socket.gaierror) for e in _chain(err)):
+        return ChatError(
+            f"cannot resolve the host {host!r} of {base_url} ({cause}); check --base-url "
+            "(or OPENAI_BASE_URL)",
+            EXIT_UNREACHABLE,
+        )
+    if any(isinstance(e, ssl.SSLError) for e in _chain(err)):
+        plain = url._replace(scheme="http").geturl()
+        return ChatError(
+            f"the TLS handshake with {base_url} failed ({cause}): the server speaks plain "
+            f"HTTP, as trtllm-serve and the port-forward do; use --base-url {plain}",
+            EXIT_UNREACHABLE,
+        )
+    if _is_loopback(host):
+        advice = PORT_FORWARD_HINT
+    else:
+        advice = (
+            f"check --base-url, and that {host} is reachable from here (an internal load "
+            "balancer answers only inside the VPC: `pulumi stack output internalEndpoint`)"
+        )
+    return ChatError(f"cannot connect to {base_url} ({cause}); {advice}", EXIT_UNREACHABLE)
+
+
+def _not_found_hint(base_url: str) -> str:
+    path = urlsplit(base_url).path.rstrip("/")
+    if path.endswith("/v1"):
+        return ""
+    root = base_url.rstrip("/") + "/v1"
+    return f"; the OpenAI API root ends in /v1: --base-url {root}"
+
+
+def _model_hint(client: openai.OpenAI | None, model: str | None) -> str:
+    """When --model names a model the server does not list, say so and list them."""
+    if client is None or not model:
+        return ""
+    try:
+        # Retries: a server may close the connection of the failed request.
+        listed = [m.id for m in client.with_options(max_retries=2).models.list().data]
+    except Exception:  # a hint must never hide the error it explains
+        return ""
+    if model in listed:
+        return ""
+    offered = ", ".join(listed[:5]) or "none"
+    return (
+        f"; the server does not list the model {model!r} (it lists: {offered}): check --model, "
+        "or leave it out to use the first one listed"
+    )
+
+
+def explain(
+    err: openai.OpenAIError,
+    base_url: str,
+    timeout: float,
+    client: openai.OpenAI | None = None,
+    model: str | None = None,
+) -> ChatError:
     """The user-facing message and exit code for a failure before the answer began."""
     if isinstance(err, openai.APITimeoutError):
         return ChatError(
@@ -304,9 +390,7 @@ def explain(err: openai.OpenAIError, base_url: str, timeout: float) -> ChatError
     if isinstance(err, openai.APIConnectionError):
         cause = _root_cause(err)
         if _connect_failed(err):
-            return ChatError(
-                f"cannot connect to {base_url} ({cause}); {PORT_FORWARD_HINT}", EXIT_UNREACHABLE
-            )
+            return _unreachable(err, base_url)
         return ChatError(
             f"{base_url} closed the connection without an answer ({cause}). Through "
             "`kubectl port-forward` this means the server in the pod is not listening yet "
@@ -320,10 +404,28 @@ def explain(err: openai.OpenAIError, base_url: str, timeout: float) -> ChatError
             EXIT_LOADING,
         )
     if isinstance(err, openai.APIStatusError):
+        hint = _not_found_hint(base_url) if err.status_code == 404 else ""
+        hint = hint or _model_hint(client, model)
         return ChatError(
-            f"{base_url} answered HTTP {err.status_code}: {_status_detail(err)}", EXIT_API_ERROR
+            f"{base_url} answered HTTP {err.status_code}: {_status_detail(err)}{hint}",
+            EXIT_API_ERROR,
+        )
+    if type(err) is openai.APIError:  # an error event in the stream, from the server itself
+        return ChatError(
+            f"{base_url} stopped the answer with an error: {_stream_error_detail(err)}"
+            f"{_model_hint(client, model)}",
+            EXIT_API_ERROR,
         )
     return ChatError(f"API error from {base_url}: {err}", EXIT_API_ERROR)
+
+
+def _stream_error_detail(err: openai.APIError) -> str:
+    body = err.body
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:500]
+    return err.message
 
 
 def _status_detail(err: openai.APIStatusError) -> str:
@@ -383,6 +485,8 @@ def _stream(
                     t.finish_reason = choice.finish_reason
     except openai.OpenAIError as err:  # after the answer began: it was cut short
         t.add_all(splitter.flush())
+        if type(err) is openai.APIError:  # the server sent an error event: not a dropped line
+            raise
         raise incomplete(str(_root_cause(err))) from err
     t.add_all(splitter.flush())
     if t.finish_reason is None:
@@ -446,7 +550,7 @@ def chat(args: argparse.Namespace, out: TextIO = sys.stdout) -> Summary:
             _stream(client, request, splitter, transcript)
         ended = time.perf_counter()
     except openai.OpenAIError as err:
-        raise explain(err, args.base_url, args.timeout) from err
+        raise explain(err, args.base_url, args.timeout, client, args.model) from err
     finally:
         transcript.close()
     summary = summarize(transcript, started, ended)
@@ -456,6 +560,13 @@ def chat(args: argparse.Namespace, out: TextIO = sys.stdout) -> Summary:
 
 def _wants_color(out: TextIO) -> bool:
     return out.isatty() and not os.environ.get("NO_COLOR")
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 token, got {value}")
+    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -485,7 +596,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--top-p", type=float, default=0.95, help="default: %(default)s")
     parser.add_argument(
         "--max-tokens",
-        type=int,
+        type=_at_least_one,
         default=4096,
         help="completion token limit (default: %(default)s; trtllm-serve lowers it to what "
         "fits in its max_seq_len)",

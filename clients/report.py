@@ -32,14 +32,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+try:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+except ModuleNotFoundError as missing:  # `pulumi up` installs the program's requirements only
+    sys.exit(
+        f"error: the report needs {missing.name}, which is not installed: run `make clients` "
+        "(or .venv/bin/python -m pip install -r requirements-clients.txt)"
+    )
 
 REQUIRED = ("output_throughput", "total_token_throughput", "mean_ttft_ms", "mean_tpot_ms")
 METRICS = ("ttft", "tpot", "itl", "e2el")
@@ -223,17 +230,55 @@ def list_gcs(url: str, client: Any = None) -> list[SourceFile]:
     prefix = prefix.rstrip("/") + "/" if prefix.strip("/") else ""
     try:
         if client is None:
-            from google.cloud import storage  # only needed for gs:// sources
-
-            client = storage.Client()
+            client = _storage_client()
         blobs = sorted(client.list_blobs(bucket, prefix=prefix or None), key=lambda b: b.name)
+    except SourceError:
+        raise
     except Exception as err:  # credentials, permissions, missing bucket: one clear line
-        raise SourceError(f"cannot list {url}: {type(err).__name__}: {err}") from err
+        raise SourceError(
+            f"cannot list {url}: {type(err).__name__}: {err}{_gcs_hint(err, bucket)}"
+        ) from err
     return [
         SourceFile(blob.name.removeprefix(prefix), blob.download_as_text)
         for blob in blobs
         if _is_result_name(blob.name)
     ]
+
+
+def _storage_client() -> Any:
+    """A Cloud Storage client with the user's Application Default Credentials."""
+    with warnings.catch_warnings():
+        # google.api_core warns at import about Python versions it will drop
+        # support for in the future; nothing for a report reader to act on.
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+            from google.cloud import storage  # only needed for gs:// sources
+        except ModuleNotFoundError as missing:
+            raise SourceError(
+                f"reading gs:// needs {missing.name}: run `make clients`, or copy the files "
+                "first: gcloud storage cp -r gs://BUCKET/PREFIX ./results"
+            ) from None
+        return storage.Client()
+
+
+ADC_LOGIN = "gcloud auth application-default login"
+
+
+def _gcs_hint(err: Exception, bucket: str) -> str:
+    """What to do about a Cloud Storage failure, by the google-auth / api-core error class."""
+    kind = type(err).__name__
+    if kind == "DefaultCredentialsError":
+        return f"; the report reads the bucket as you: run `{ADC_LOGIN}` and try again"
+    if kind == "RefreshError":
+        return f"; your Application Default Credentials were refused or expired: run `{ADC_LOGIN}`"
+    if kind == "Forbidden" or getattr(err, "code", None) == 403:
+        return (
+            f"; your account needs roles/storage.objectViewer on gs://{bucket} (or log in as "
+            f"one that has it: `{ADC_LOGIN}`)"
+        )
+    if kind == "NotFound" or getattr(err, "code", None) == 404:
+        return f"; no bucket {bucket}: check the stack output benchmarkResults"
+    return ""
 
 
 def load(source: str, gcs_client: Any = None) -> tuple[list[Result], list[str]]:

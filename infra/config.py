@@ -15,10 +15,11 @@ the bad value and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -386,22 +387,60 @@ def type_name(f: dataclasses.Field) -> str:
 # Parsing raw values (strings from the CLI, or native values from YAML)
 
 
-def _parse(f: dataclasses.Field, raw: Any) -> Any:
+def spell(value: Any) -> str:
+    """A value as the user writes it in YAML or JSON (`true`, `["a"]`, `"x"`), not Python."""
+    if isinstance(value, SecretStr):
+        return "[secret]"
+    if isinstance(value, tuple):
+        value = list(value)
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return json.dumps(str(value), ensure_ascii=False)
+
+
+def _example(f: dataclasses.Field, raw: Any) -> str:
+    """A well-typed value for `f`, to show in a type error."""
     kind = type_name(f)
     key = config_key(f)
+    if kind == "array":
+        if isinstance(raw, str) and raw.strip() and not raw.strip().startswith(("[", "{")):
+            # One bare value, as `pulumi config set KEY VALUE` stores it.
+            items = [item.strip() for item in raw.split(",") if item.strip()]
+            return (
+                f"write a JSON list, like {spell(items)}, or set one item: "
+                f"pulumi config set --path '{key}[0]' {items[0]}"
+            )
+        return f"write a JSON list of strings, like {spell(list(default_of(f)) or ['...'])}"
+    if kind == "integer":
+        default = default_of(f)
+        return f"write a whole number, like {default if isinstance(default, int) else 1}"
+    return ""
+
+
+def _type_error(f: dataclasses.Field, expected: str, raw: Any) -> ValueError:
+    example = _example(f, raw)
+    return ValueError(
+        f"{config_key(f)}: expected {expected}, got {spell(raw)}"
+        + (f"; {example}" if example else "")
+    )
+
+
+def _parse(f: dataclasses.Field, raw: Any) -> Any:
+    kind = type_name(f)
     if f.metadata.get("secret"):
         return SecretStr(str(raw))
     if kind == "string":
         if isinstance(raw, (dict, list)):
-            raise ValueError(f"{key}: expected a string, got {raw!r}")
+            raise _type_error(f, "a string", raw)
         return str(raw)
     if kind == "integer":
         if isinstance(raw, bool):
-            raise ValueError(f"{key}: expected an integer, got {raw!r}")
+            raise _type_error(f, "an integer", raw)
         try:
             value = int(str(raw), 10)
         except ValueError:
-            raise ValueError(f"{key}: expected an integer, got {raw!r}") from None
+            raise _type_error(f, "an integer", raw) from None
         return value
     if kind == "boolean":
         if isinstance(raw, bool):
@@ -409,18 +448,75 @@ def _parse(f: dataclasses.Field, raw: Any) -> Any:
         text = str(raw).strip().lower()
         if text in ("true", "false"):
             return text == "true"
-        raise ValueError(f"{key}: expected true or false, got {raw!r}")
+        raise _type_error(f, "true or false", raw)
     if kind == "array":
         value = raw
         if isinstance(raw, str):
             try:
                 value = json.loads(raw) if raw.strip() else []
             except json.JSONDecodeError:
-                raise ValueError(f"{key}: expected a list of strings, got {raw!r}") from None
+                raise _type_error(f, "a list of strings", raw) from None
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ValueError(f"{key}: expected a list of strings, got {raw!r}")
+            raise _type_error(f, "a list of strings", value)
         return tuple(value)
     raise AssertionError(f"unhandled setting type {kind}")
+
+
+def _unknown_key(key: str, known: list[str]) -> str:
+    """The message for a key that is not a setting, with the likeliest fix."""
+    namespace, colon, bare = key.rpartition(":")
+    if colon and namespace == PROJECT_NAME:
+        hint = (
+            f"write it without the `{PROJECT_NAME}:` prefix, as {bare}"
+            if bare in known
+            else f"write it without the `{PROJECT_NAME}:` prefix"
+        )
+        return f"{key}: not a setting; {hint}"
+    close = [k for k in known if k.lower() == key.lower()] or difflib.get_close_matches(
+        key, known, n=1, cutoff=0.75
+    )
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"{key}: unknown setting{hint} (the settings are listed in README.md, Settings)"
+
+
+# Stack config in a provider's namespace configures only its default provider
+# (pulumi.com/docs/iac/concepts/resources/providers, "Default provider
+# configuration"). The gcp and kubernetes providers here are explicit, built
+# from this project's settings, so `gcp:*` and `kubernetes:*` keys change
+# nothing; docker (imageBuilder docker) and command use default providers.
+_PROVIDER_KEYS = {
+    "gcp:project": "project",
+    "gcp:region": "region",
+    "gcp:zone": "zone",
+}
+_PROVIDER_NAMESPACES = ("gcp", "google-beta", "kubernetes")
+_DEFAULT_PROVIDER_NAMESPACES = ("docker", "command")
+
+
+def ignored_key_warnings(full_keys: Iterable[str]) -> list[str]:
+    """One warning per config key outside this project's namespace (`gcp:project`):
+    the program reads none of them."""
+    known = [config_key(f) for f in config_fields()]
+    found = []
+    for full in sorted(full_keys):
+        namespace, colon, bare = full.partition(":")
+        if not colon or namespace in (PROJECT_NAME, "pulumi", *_DEFAULT_PROVIDER_NAMESPACES):
+            continue
+        if full in _PROVIDER_KEYS:
+            ours = _PROVIDER_KEYS[full]
+            advice = (
+                f"set {ours} instead (pulumi config set {ours} VALUE), then pulumi config rm {full}"
+            )
+        elif namespace in _PROVIDER_NAMESPACES:
+            advice = (
+                f"the program configures its {namespace} provider itself; pulumi config rm {full}"
+            )
+        elif bare in known:
+            advice = f"did you mean {PROJECT_NAME}:{bare}? ({namespace} is not this project)"
+        else:
+            advice = f"{namespace} is not this project ({PROJECT_NAME}); pulumi config rm {full}"
+        found.append(f"{full}: ignored, this program does not read it; {advice}")
+    return found
 
 
 def parse(raw: Mapping[str, Any], secret_keys: frozenset[str] | None = None) -> StackConfig:
@@ -441,9 +537,7 @@ def parse(raw: Mapping[str, Any], secret_keys: frozenset[str] | None = None) -> 
     known = {config_key(f): f for f in config_fields()}
     for key in raw:
         if key not in known:
-            close = [k for k in known if k.lower() == key.lower()]
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            problems.append(f"{key}: unknown setting{hint}; see the settings table in README.md")
+            problems.append(_unknown_key(key, list(known)))
     values: dict[str, Any] = {}
     missing = False
     for key, f in known.items():
@@ -484,7 +578,7 @@ _RESERVATION = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 def _bad(key: str, value: Any, allowed: str) -> str:
-    return f"{key}: {value!r} is not allowed; {allowed}"
+    return f"{key}: {spell(value)} is not allowed; {allowed}"
 
 
 def _check_choices(cfg: StackConfig, problems: list[str]) -> None:
@@ -501,14 +595,37 @@ def _parse_network(key: str, text: str, problems: list[str]):
             raise ValueError("no prefix length")
         net = ipaddress.ip_network(text, strict=True)
     except ValueError:
-        problems.append(
-            _bad(key, text, "expected an IPv4 CIDR with no host bits, like 10.0.0.0/16")
-        )
+        like = "10.0.0.0/16"
+        if key == "masterAuthorizedCidrs" and "/" not in text and _is_ipv4_address(text):
+            like = f"{text}/32 for that one address"
+        problems.append(_bad(key, text, f"expected an IPv4 CIDR with no host bits, like {like}"))
         return None
     if net.version != 4:
-        problems.append(_bad(key, text, "expected an IPv4 CIDR"))
+        hint = ""
+        if key == "masterAuthorizedCidrs":
+            hint = (
+                " (this machine's: pulumi config set --path 'masterAuthorizedCidrs[0]' "
+                f"{MY_IPV4_CIDR_COMMAND}; without -4, curl may print an IPv6 address)"
+            )
+        problems.append(_bad(key, text, "expected an IPv4 CIDR" + hint))
         return None
     return net
+
+
+def _is_ipv4_address(text: str) -> bool:
+    try:
+        return ipaddress.ip_address(text).version == 4
+    except ValueError:
+        return False
+
+
+# The authorized CIDR of the machine running `pulumi up` (README, Deploy for real).
+MY_IPV4_CIDR_COMMAND = '"$(curl -4 -s ifconfig.me)/32"'
+# Address blocks reserved for documentation (RFC 5737, section 3): examples and
+# placeholders, never a real machine's address.
+DOCUMENTATION_RANGES = tuple(
+    ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
+)
 
 
 def rdma_subnet_cidrs(rdma_cidr: str) -> list[str]:
@@ -536,7 +653,7 @@ def _check_networks(cfg: StackConfig, problems: list[str]) -> None:
         for key_b, net_b in valid[i + 1 :]:
             if net_a.overlaps(net_b):
                 problems.append(
-                    f"{key_b}: {str(net_b)!r} overlaps {key_a} {str(net_a)!r}; "
+                    f"{key_b}: {spell(str(net_b))} overlaps {key_a} {spell(str(net_a))}; "
                     "the host, pod, service, gVNIC and RDMA ranges must be disjoint"
                 )
     for key, net in valid:
@@ -624,6 +741,8 @@ def _check_names(cfg: StackConfig, problems: list[str]) -> None:
             )
         )
     bucket_problem = bucket_name_problem(names.bucket)
+    if bucket_problem and not cfg.bucket_name and not _PROJECT_ID.match(cfg.project):
+        bucket_problem = None  # derived from the bad project: reported once, above
     if bucket_problem:
         problems.append(_bad("bucketName", names.bucket, bucket_problem))
     for key, value in (("namespace", cfg.namespace), ("serviceAccount", cfg.service_account)):
@@ -962,7 +1081,7 @@ def warnings(cfg: StackConfig) -> list[str]:
     cluster = naming.derive(cfg).cluster
     if len(cluster) > CLUSTER_NAME_ADVISED:
         found.append(
-            f"clusterName: {cluster!r} has {len(cluster)} characters; GPU recipes advise at "
+            f"clusterName: {spell(cluster)} has {len(cluster)} characters; GPU recipes advise at "
             f"most {CLUSTER_NAME_ADVISED} because node instance-template names are built from it"
         )
     if "0.0.0.0/0" in cfg.master_authorized_cidrs:
@@ -971,6 +1090,15 @@ def warnings(cfg: StackConfig) -> list[str]:
         found.append(
             "hfToken: not used with weightsSource set (nothing is downloaded from Hugging Face)"
         )
+    for cidr in cfg.master_authorized_cidrs:
+        range_ = _documentation_range(cidr)
+        if range_:
+            found.append(
+                f"masterAuthorizedCidrs: {spell(cidr)} is in {range_}, a range reserved for "
+                "documentation (RFC 5737) that no real machine has, so the control plane would "
+                "answer no one; set your own: pulumi config set --path "
+                f"'masterAuthorizedCidrs[0]' {MY_IPV4_CIDR_COMMAND}"
+            )
     if cfg.consumption_mode == "on-demand":
         found.append(
             "consumptionMode: on-demand A4 capacity is rarely available; a reservation, "
@@ -984,12 +1112,21 @@ def warnings(cfg: StackConfig) -> list[str]:
     return found
 
 
+def _documentation_range(cidr: str) -> str | None:
+    try:
+        net = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return None
+    return next((str(r) for r in DOCUMENTATION_RANGES if net.subnet_of(r)), None)
+
+
 # --------------------------------------------------------------------------
 # Reading Pulumi config
 
 
 def load() -> StackConfig:
     """Read this project's Pulumi config (the only reader in the program)."""
+    import pulumi
     from pulumi.runtime import config as runtime_config
 
     prefix = PROJECT_NAME + ":"
@@ -1000,4 +1137,12 @@ def load() -> StackConfig:
         if full_key.startswith(prefix):
             raw[full_key[len(prefix) :]] = value
     secret = frozenset(k for k in SECRET_KEYS if runtime_config.is_config_secret(prefix + k))
-    return parse(raw, secret_keys=secret)
+    ignored = ignored_key_warnings(every)
+    try:
+        cfg = parse(raw, secret_keys=secret)
+    except ConfigError as err:
+        # `gcp:project` set where `project` is missing: say both together.
+        raise ConfigError(err.problems + ignored) from None
+    for message in ignored:
+        pulumi.log.warn(message)
+    return cfg

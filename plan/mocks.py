@@ -150,6 +150,13 @@ class PlanMocks(pulumi_mocks.Mocks):
         elif typ.startswith("kubernetes:"):
             meta = inputs.get("metadata") or {}
             rid = "/".join(p for p in (meta.get("namespace"), meta.get("name")) if p) or rid
+            if (
+                typ == "kubernetes:core/v1:Service"
+                and (inputs.get("spec") or {}).get("type") == "LoadBalancer"
+            ):
+                # The load balancer's address, which GKE allocates on apply.
+                ip = computed(f"{name}.status.loadBalancer.ingress[0].ip")
+                state["status"] = {"loadBalancer": {"ingress": [{"ip": ip}]}}
         return rid, state
 
     def call(self, args: pulumi_mocks.MockCallArgs):

@@ -64,7 +64,12 @@ def read_stack_file(stack: str, repo: Path = REPO) -> tuple[dict[str, Any], list
     path = repo / f"Pulumi.{stack}.yaml"
     if not path.exists():
         stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in repo.glob("Pulumi.*.yaml"))
-        raise FileNotFoundError(f"no stack file {path.name}; stacks here: {', '.join(stacks)}")
+        raise FileNotFoundError(
+            f"no stack file {path.name}; stacks here: {', '.join(stacks)}. To make one: "
+            f"`pulumi stack init {stack}`, then `pulumi config set project ...` and the other "
+            f"required settings (README.md, Deploy for real); or copy a stack file: "
+            f"cp Pulumi.{stacks[0] if stacks else 'dev'}.yaml {path.name}"
+        )
     document = yaml.safe_load(path.read_text()) or {}
     values: dict[str, Any] = {}
     secret_keys: list[str] = []
@@ -112,7 +117,9 @@ def run(
     """
     config, secret_keys = read_stack_file(stack, repo) if use_stack_file else ({}, [])
     for key, value in (overrides or {}).items():
-        full = f"{PROJECT}:{key}"
+        # `nodeCount` or, as `pulumi config set` also takes them, `a4-deepseek:nodeCount`
+        # and other namespaces' keys (`gcp:project`, which the program ignores).
+        full = key if ":" in key else f"{PROJECT}:{key}"
         if value is None:
             config.pop(full, None)
         else:

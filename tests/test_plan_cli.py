@@ -46,7 +46,7 @@ def test_plan_of_dev_prints_components_and_writes_json(tmp_path):
 def test_plan_of_an_invalid_override_explains_and_exits_2(tmp_path):
     done = run_plan("dev", "--set", "zone=europe-west4-a", "--out", str(tmp_path))
     assert done.returncode == 2
-    assert "zone: 'europe-west4-a' is not allowed" in done.stderr
+    assert 'zone: "europe-west4-a" is not allowed' in done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -292,10 +292,24 @@ class Serving(pulumi.ComponentResource):
                 },
                 opts=child,
             )
+        # pulumi-kubernetes waits for a LoadBalancer Service's address before it
+        # counts as created (its Service await logic), so this is known after `up`.
+        self.internal_endpoint: pulumi.Output[str] | None = None
+        if service_type == "LoadBalancer":
+            self.internal_endpoint = self.service.status.apply(internal_endpoint)
         self.url = f"http://{self.app_name}.{cfg.namespace}.svc.cluster.local:{options.SERVER_PORT}"
         self.model = model
         self.curl_example = curl_example(model)
         self.register_outputs({"service": self.service.metadata.name, "model": model})
+
+
+def internal_endpoint(status: k8s.core.v1.outputs.ServiceStatus | None) -> str:
+    """The OpenAI API root at the internal load balancer's VPC address."""
+    ingress = (status.load_balancer.ingress if status and status.load_balancer else None) or []
+    address = next((i.ip or i.hostname for i in ingress if i.ip or i.hostname), None)
+    if address is None:
+        return "(no address yet: kubectl get service shows it once the load balancer has one)"
+    return f"http://{address}:{options.SERVER_PORT}/v1"
 
 
 def curl_example(model: str) -> str:

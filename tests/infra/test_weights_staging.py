@@ -159,7 +159,7 @@ def test_a_bad_source_is_refused_before_anything_is_created(value, why):
     with pytest.raises(ConfigError) as caught:
         runner.run("dev", overrides={"weightsSource": value}, monitor=monitor)
     (problem,) = [p for p in caught.value.problems if p.startswith("weightsSource:")]
-    assert repr(value) in problem and why in problem
+    assert f'"{value}"' in problem and why in problem
     assert monitor.registrations == []
 
 

@@ -45,7 +45,7 @@ def test_results_go_to_the_bucket_under_a_run_id(dev_plan):
     assert dev_plan.outputs["benchmarkResults"] == f"gs://my-a4-project-dsr1-data/benchmarks/{run}"
     assert (
         dev_plan.outputs["benchmarkReport"]
-        == f"python -m clients.report gs://my-a4-project-dsr1-data/benchmarks/{run}"
+        == f".venv/bin/python -m clients.report gs://my-a4-project-dsr1-data/benchmarks/{run}"
     )
     volumes = {
         v["name"]: v["csi"]
