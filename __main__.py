@@ -82,7 +82,8 @@ image = Image(
 )
 
 # --- Kubernetes ---------------------------------------------------------------
-on_k8s = pulumi.ResourceOptions(providers=[kubernetes.provider(cluster)])
+k8s_provider = kubernetes.provider(cluster)
+on_k8s = pulumi.ResourceOptions(providers=[k8s_provider])
 namespace = Namespace("namespace", cfg, opts=on_k8s)
 pod_networks = []
 if cfg.cluster_mode == "create":
@@ -141,12 +142,15 @@ if cfg.benchmark_enabled:
         cfg,
         names,
         namespace,
-        image.ref,
-        image.identity,
+        image.benchmark_ref,
+        f"{image.identity}\n{image.benchmark_identity}",
         storage.bucket.name,
         serving.url,
+        serving.app_name,
+        storage.workload_member,
         depends_on=[serving.deployment],
-        opts=on_k8s,
+        # Kubernetes objects, and the IAM grant of its metrics reader on GCP.
+        opts=pulumi.ResourceOptions(providers=[k8s_provider, gcp_provider]),
     )
     pulumi.export("benchmarkResults", benchmark.results)
     pulumi.export(

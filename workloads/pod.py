@@ -51,9 +51,14 @@ WRITE_MOUNT_OPTIONS = ("implicit-dirs",)
 
 
 def gcsfuse_volume(
-    name: str, bucket: str, only_dir: str, read_only: bool
+    name: str, bucket: str, only_dir: str, read_only: bool, owner: int | None = None
 ) -> k8s.core.v1.VolumeArgs:
+    """`owner`: the UID and GID the mount's files belong to, for a non-root pod
+    that writes (GCS FUSE mounts for root unless the uid/gid options say
+    otherwise; GKE's Cloud Storage FUSE CSI driver docs, "mount options")."""
     options = READ_MOUNT_OPTIONS if read_only else WRITE_MOUNT_OPTIONS
+    if owner is not None:
+        options = (*options, f"uid={owner}", f"gid={owner}")
     attributes = {
         "bucketName": bucket,
         "mountOptions": ",".join((f"only-dir={only_dir}", *options)),
