@@ -262,11 +262,12 @@ class StackConfig:
     )
     max_seq_len: int = setting(
         "Longest request the server accepts, prompt plus answer, in tokens (trtllm-serve "
-        "`max_seq_len`). 32768 leaves DeepSeek-R1 room to reason in chat (its model card "
-        "generates up to 32768 tokens) and fits many times over in the KV cache of 8 B200s "
-        "(README, Chat context length); 0 keeps the serving profile's own value, NVIDIA's "
-        "benchmark shape (2068).",
-        32768,
+        "`max_seq_len`). 40960 = DeepSeek-R1's 32768-token generation budget (its model "
+        "card) after the longest prompt a profile takes in one step (max_num_tokens, at "
+        "most 8192); it fits many times over in the KV cache of 8 B200s (README, Chat "
+        "context length). 0 keeps the serving profile's own value, NVIDIA's benchmark "
+        "shape (2068).",
+        40960,
     )
     serving_overrides: str = setting(
         "YAML mapping of extra LLM API options merged over the profile "
