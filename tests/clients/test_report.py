@@ -214,7 +214,7 @@ def test_the_default_fp8_stack_has_no_published_match_but_the_seeds_row(results_
     assert seed.who == "seed recipe" and seed.kind.startswith("illustrative")
     _, text = render([str(results_dir)])
     assert "Compared with published figures" in text
-    (line,) = [l for l in rows(text, "512/128", "8") if "172.4 tok/s" in l]
+    (line,) = [row for row in rows(text, "512/128", "8") if "172.4 tok/s" in row]
     assert "1,500 tok/s" in line
 
 
@@ -224,7 +224,7 @@ def test_a_single_user_case_is_never_set_beside_a_max_throughput_figure(tmp_path
     (result,), _ = report.load(str(tmp_path))
     assert [(p.concurrency, p.per_user) for p in result.published()] == [(1, 368.0)]
     _, text = render([str(tmp_path)])
-    (line,) = [l for l in rows(text, "1024/2048", "1") if "/user" in l]
+    (line,) = [row for row in rows(text, "1024/2048", "1") if "/user" in row]
     assert "333.3/user" in line and "368.0/user" in line and "offline upper bound" in line
 
 
