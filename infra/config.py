@@ -819,12 +819,12 @@ def _check_serving(cfg: StackConfig, problems: list[str]) -> None:
             why = image_reference_problem(cfg.prebuilt_benchmark_image)
             if why:
                 problems.append(_bad("prebuiltBenchmarkImage", cfg.prebuilt_benchmark_image, why))
-    elif cfg.prebuilt_benchmark_image:
+    elif cfg.prebuilt_benchmark_image and cfg.image_builder != "prebuilt":
         problems.append(
             _bad(
                 "prebuiltBenchmarkImage",
                 cfg.prebuilt_benchmark_image,
-                "only used with imageBuilder prebuilt and benchmarkEnabled true",
+                f"only used with imageBuilder prebuilt, not {cfg.image_builder}",
             )
         )
     if cfg.max_seq_len != 0 and not 256 <= cfg.max_seq_len <= MAX_POSITION_EMBEDDINGS:
