@@ -152,6 +152,7 @@ if cfg.benchmark_enabled:
         # Kubernetes objects, and the IAM grant of its metrics reader on GCP.
         opts=pulumi.ResourceOptions(providers=[k8s_provider, gcp_provider]),
     )
+    pulumi.export("benchmarkImage", image.benchmark_ref)
     pulumi.export("benchmarkResults", benchmark.results)
     pulumi.export(
         "benchmarkReport", pulumi.Output.concat("python -m clients.report ", benchmark.results)

@@ -40,6 +40,7 @@ def test_runs_aiperf_from_its_own_image_not_the_serving_one(dev_plan):
     container = container_of(benchmark_job(dev_plan))
     assert BENCH_REF.match(container["image"]), container["image"]
     assert container["image"] != dev_plan.outputs["image"]
+    assert dev_plan.outputs["benchmarkImage"] == container["image"]
     assert "command" not in container  # the image's entrypoint: run_benchmarks.py
 
 
