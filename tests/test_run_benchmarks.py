@@ -58,6 +58,7 @@ def test_aiperf_runs_nvidias_methodology(tmp_path):
         "--concurrency=8",
         "--request-count=40",  # 5 x concurrency
         "--warmup-request-count=8",  # one per user, not counted
+        "--use-server-token-count",
         f"--artifact-dir={tmp_path}",
     ):
         assert flag in args, flag

@@ -140,6 +140,9 @@ def aiperf_args(
         f"--concurrency={concurrency}",
         f"--request-count={prompts}",
         f"--warmup-request-count={concurrency}",
+        # Token counts from the server's usage (exact; the reasoning parser
+        # streams most tokens as reasoning_content) rather than re-tokenized text.
+        "--use-server-token-count",
         "--random-seed=42",
         "--ui-type=none",
         # GPU metrics come from the platform (DCGM), the server's from /metrics.
