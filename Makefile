@@ -12,8 +12,12 @@ STACK ?= dev
 # The GKE CRD schemas live beside the repository (../shared/reference/crds); where
 # ../shared exists their tests must run, not skip (tests/workloads/test_manifest_schemas.py).
 REQUIRE_CRDS ?= $(if $(wildcard ../shared),1,)
+# AIPerf (the benchmark client) in its own venv too: its pins clash with ours
+# (rich 14, pillow 12). The same pins build the benchmark image.
+AIPERF_VENV ?= .venv-aiperf
+AIPERF_PINS := docker/benchmark/requirements-aiperf.txt docker/benchmark/constraints-aiperf.txt
 
-.PHONY: setup clients dev python-version plan test lint format bench
+.PHONY: setup clients dev python-version plan test lint format bench aiperf
 
 python-version:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -40,6 +44,13 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt constraints-checkov.txt | p
 	$(CHECKOV_VENV)/bin/python $(PIP_INSTALL) -r requirements-checkov.txt
 	touch $@
 
+$(AIPERF_VENV)/.installed: $(AIPERF_PINS)
+	$(PYTHON) -m venv $(AIPERF_VENV)
+	$(AIPERF_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r docker/benchmark/requirements-aiperf.txt -c docker/benchmark/constraints-aiperf.txt
+	touch $@
+
+aiperf: $(AIPERF_VENV)/.installed
+
 setup: $(VENV)/.installed
 clients: $(VENV)/.installed-clients
 dev: $(VENV)/.installed-dev
@@ -52,8 +63,8 @@ lint: dev
 	$(PY) -m ruff format --check .
 	$(PY) -m plan.schema --check
 
-test: lint $(CHECKOV_VENV)/.installed
-	CHECKOV=$(CHECKOV_VENV)/bin/checkov REQUIRE_CHECKOV=1 REQUIRE_CRDS=$(REQUIRE_CRDS) $(PY) -m pytest -q
+test: lint $(CHECKOV_VENV)/.installed $(AIPERF_VENV)/.installed
+	CHECKOV=$(CHECKOV_VENV)/bin/checkov REQUIRE_CHECKOV=1 AIPERF_VENV=$(AIPERF_VENV) REQUIRE_AIPERF=1 REQUIRE_CRDS=$(REQUIRE_CRDS) $(PY) -m pytest -q
 
 format: dev
 	$(PY) -m ruff format .

@@ -99,7 +99,8 @@ image = Image(
 )
 
 # --- Kubernetes ---------------------------------------------------------------
-on_k8s = pulumi.ResourceOptions(providers=[kubernetes.provider(cluster)])
+k8s_provider = kubernetes.provider(cluster)
+on_k8s = pulumi.ResourceOptions(providers=[k8s_provider])
 namespace = Namespace("namespace", cfg, opts=on_k8s)
 pod_networks = []
 if cfg.cluster_mode == "create":
@@ -184,19 +185,26 @@ monitoring = Monitoring(
 )
 pulumi.export("dashboard", monitoring.url)
 
+if cfg.benchmark_enabled:
+    pulumi.export("benchmarkImage", image.benchmark_ref)
 if cfg.benchmark_enabled and not cfg.paused:
     benchmark = Benchmark(
         "benchmark",
         cfg,
         names,
         namespace,
-        image.ref,
-        image.identity,
+        image.benchmark_ref,
+        f"{image.identity}\n{image.benchmark_identity}",
         storage.bucket.name,
+        weights.bucket,
+        weights.prefix,
         serving.url,
+        serving.app_name,
+        storage.workload_member,
         # Not against a server that failed its smoke check.
         depends_on=[serving.deployment, *checked],
-        opts=on_k8s,
+        # Kubernetes objects, and the IAM grant of its metrics reader on GCP.
+        opts=pulumi.ResourceOptions(providers=[k8s_provider, gcp_provider]),
     )
     pulumi.export("benchmarkResults", benchmark.results)
     pulumi.export(

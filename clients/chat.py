@@ -47,19 +47,26 @@ EXIT_UNREACHABLE = 3
 EXIT_LOADING = 4
 EXIT_INCOMPLETE = 5
 EXIT_API_ERROR = 6
+EXIT_LENGTH = 7
 EXIT_INTERRUPTED = 130
+# The stack setting behind trtllm-serve's max_seq_len (infra/config.py).
+MAX_SEQ_LEN_SETTING = "maxSeqLen"
 
 EXIT_CODES_HELP = f"""exit codes:
   {EXIT_OK}    the answer was complete
   {EXIT_USAGE}    bad arguments
   {EXIT_UNREACHABLE}    the server cannot be reached (connection refused: start the port-forward;
-       closed without an answer: the server is not listening yet; an unknown host
-       or a TLS handshake with a plain-HTTP server: check --base-url)
-  {EXIT_LOADING}    the server answered HTTP 503: the model is still loading
+       closed without an answer: the server is not listening yet, as while
+       trtllm-serve loads the model; an unknown host or a TLS handshake with a
+       plain-HTTP server: check --base-url)
+  {EXIT_LOADING}    the server answered HTTP 503: it is up but reports the model unavailable
+       (trtllm-serve: its engine stopped; see the server logs)
   {EXIT_INCOMPLETE}    the answer stopped before the server said it was finished
        (no finish_reason: the connection dropped or the server restarted)
   {EXIT_API_ERROR}    any other API error (HTTP 4xx/5xx, an error from the server mid-answer,
        timeout, no model listed); a 404 or an unknown --model says which to fix
+  {EXIT_LENGTH}    the answer was cut by the length limit (finish_reason length): raise
+       --max-tokens, or the server's max_seq_len (the stack's {MAX_SEQ_LEN_SETTING} setting)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C)"""
 
 
@@ -399,8 +406,9 @@ def explain(
         )
     if isinstance(err, openai.APIStatusError) and err.status_code == 503:
         return ChatError(
-            f"{base_url} answered 503 Service Unavailable: the server is up but the model is "
-            f"not ready yet (loading weights, compiling kernels); {LOGS_HINT}",
+            f"{base_url} answered 503 Service Unavailable: the server is up but reports the "
+            "model unavailable (trtllm-serve answers 503 once its engine has stopped; while "
+            f"loading it refuses connections instead); {LOGS_HINT}",
             EXIT_LOADING,
         )
     if isinstance(err, openai.APIStatusError):
@@ -540,8 +548,9 @@ def chat(args: argparse.Namespace, out: TextIO = sys.stdout) -> Summary:
             "messages": build_messages(args.question, args.system),
             "temperature": args.temperature,
             "top_p": args.top_p,
-            "max_tokens": args.max_tokens,
         }
+        if args.max_tokens is not None:
+            request["max_tokens"] = args.max_tokens
         splitter = ReasoningSplitter(prefilled=looks_prefilled(model, args.think_prefilled))
         started = time.perf_counter()
         if args.no_stream:
@@ -597,9 +606,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--max-tokens",
         type=_at_least_one,
-        default=4096,
-        help="completion token limit (default: %(default)s; trtllm-serve lowers it to what "
-        "fits in its max_seq_len)",
+        default=None,
+        help="completion token limit (default: none, so the server allows what fits in its "
+        f"max_seq_len after the prompt; trtllm-serve lowers a larger value to that; the "
+        f"stack sets max_seq_len with {MAX_SEQ_LEN_SETTING})",
     )
     parser.add_argument(
         "--no-stream", action="store_true", help="wait for the whole answer, then print it"
@@ -617,10 +627,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def length_cut(args: argparse.Namespace) -> ChatError:
+    """An answer the length limit ended: which setting raises the limit."""
+    limit = (
+        f"--max-tokens ({args.max_tokens}) or " if args.max_tokens is not None else ""
+    ) + f"the server's max_seq_len (prompt + answer; the stack's {MAX_SEQ_LEN_SETTING} setting)"
+    return ChatError(
+        f"the answer was cut at the length limit (finish_reason: length), not finished: "
+        f"raise {limit}, e.g. `pulumi config set {MAX_SEQ_LEN_SETTING} 65536 && pulumi up`",
+        EXIT_LENGTH,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        chat(args)
+        summary = chat(args)
+        if summary.finish_reason == "length":
+            raise length_cut(args)
     except ChatError as err:
         print(f"\nerror: {err}", file=sys.stderr)
         return err.exit_code

@@ -37,7 +37,9 @@ GPU_DRIVER_VERSIONS = ("LATEST", "DEFAULT")
 BUCKET_ON_DESTROY = ("delete", "retain", "protect")
 IMAGE_BUILDERS = ("cloudbuild", "docker", "prebuilt")
 SERVICE_TYPES = ("ClusterIP", "InternalLoadBalancer")
-# Checkpoints the serving profiles are published for (workloads/profiles/).
+# DeepSeek-R1's config.json: max_position_embeddings (the longest context).
+MAX_POSITION_EMBEDDINGS = 163840
+# Checkpoints the serving profiles are published for (docker/profiles/).
 MODELS = ("fp8", "nvfp4")
 SERVING_PROFILES = ("latency", "throughput")
 SECRET_KEYS = ("hfToken",)
@@ -237,6 +239,11 @@ class StackConfig:
         "tag, never `latest`.",
         "",
     )
+    prebuilt_benchmark_image: str = setting(
+        "Benchmark image (AIPerf, docker/benchmark/) for imageBuilder prebuilt with "
+        "benchmarkEnabled: a digest or a pinned tag, never `latest`.",
+        "",
+    )
 
     # --- model and serving ----------------------------------------------
     model: str = setting(
@@ -253,6 +260,15 @@ class StackConfig:
         "`throughput` (many concurrent users).",
         "latency",
         choices=SERVING_PROFILES,
+    )
+    max_seq_len: int = setting(
+        "Longest request the server accepts, prompt plus answer, in tokens (trtllm-serve "
+        "`max_seq_len`). 40960 = DeepSeek-R1's 32768-token generation budget (its model "
+        "card) after the longest prompt a profile takes in one step (max_num_tokens, at "
+        "most 8192); it fits many times over in the KV cache of 8 B200s (README, Chat "
+        "context length). 0 keeps the serving profile's own value, NVIDIA's benchmark "
+        "shape (2068).",
+        40960,
     )
     serving_overrides: str = setting(
         "YAML mapping of extra LLM API options merged over the profile "
@@ -312,8 +328,18 @@ class StackConfig:
         "Run the benchmark Job against the endpoint after it is ready.", False
     )
     benchmark_matrix: tuple[str, ...] = setting(
-        "Benchmark cases as `ISLxOSLxCONCURRENCY`.",
-        ("512x128x1", "512x128x8", "1024x256x8", "1024x1024x1", "1024x1024x64"),
+        "Benchmark cases as `ISLxOSLxCONCURRENCY`, or `ISLxOSLxslo` for the highest "
+        "concurrency meeting p99 TTFT <= 2 s and p99 TPOT <= 80 ms (MLPerf's DeepSeek-R1 "
+        "server limits). Default: the seed recipe's 512/128 at 8, NVIDIA's 1k/1k and 1k/2k "
+        "shapes at 1 and 64 users, and the SLO search at 1k/1k.",
+        (
+            "512x128x8",
+            "1024x1024x1",
+            "1024x1024x64",
+            "1024x2048x1",
+            "1024x2048x64",
+            "1024x1024xslo",
+        ),
     )
 
     # --- operating it ------------------------------------------------------
@@ -899,12 +925,13 @@ def _check_production(cfg: StackConfig, problems: list[str]) -> None:
 _DIGEST_REF = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+@sha256:[0-9a-f]{64}$")
 _TAG_REF = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+:([A-Za-z0-9_][A-Za-z0-9._-]{0,127})$")
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
-_BENCHMARK_CASE = re.compile(r"^([1-9][0-9]*)x([1-9][0-9]*)x([1-9][0-9]*)$")
+_BENCHMARK_CASE = re.compile(r"^([1-9][0-9]*)x([1-9][0-9]*)x([1-9][0-9]*|slo)$")
 # Options with a setting of their own: an override of them would be ambiguous.
 RESERVED_OVERRIDES = {
     "tensor_parallel_size": "tpSize",
     "pipeline_parallel_size": "ppSize",
     "moe_expert_parallel_size": "epSize",
+    "max_seq_len": "maxSeqLen",
 }
 
 
@@ -964,6 +991,33 @@ def _check_serving(cfg: StackConfig, problems: list[str]) -> None:
                 f"only used with imageBuilder prebuilt, not {cfg.image_builder}",
             )
         )
+    if cfg.image_builder == "prebuilt" and cfg.benchmark_enabled:
+        if not cfg.prebuilt_benchmark_image:
+            problems.append(
+                "prebuiltBenchmarkImage: required with imageBuilder prebuilt and "
+                "benchmarkEnabled (the AIPerf image built from docker/benchmark/)"
+            )
+        else:
+            why = image_reference_problem(cfg.prebuilt_benchmark_image)
+            if why:
+                problems.append(_bad("prebuiltBenchmarkImage", cfg.prebuilt_benchmark_image, why))
+    elif cfg.prebuilt_benchmark_image and cfg.image_builder != "prebuilt":
+        problems.append(
+            _bad(
+                "prebuiltBenchmarkImage",
+                cfg.prebuilt_benchmark_image,
+                f"only used with imageBuilder prebuilt, not {cfg.image_builder}",
+            )
+        )
+    if cfg.max_seq_len != 0 and not 256 <= cfg.max_seq_len <= MAX_POSITION_EMBEDDINGS:
+        problems.append(
+            _bad(
+                "maxSeqLen",
+                cfg.max_seq_len,
+                f"expected 0 (the profile's value) or 256 to {MAX_POSITION_EMBEDDINGS}, "
+                "DeepSeek-R1's max_position_embeddings",
+            )
+        )
     if not _REVISION.match(cfg.model_revision):
         problems.append(
             _bad("modelRevision", cfg.model_revision, "expected a branch, tag or commit")
@@ -1009,6 +1063,21 @@ def _check_serving(cfg: StackConfig, problems: list[str]) -> None:
             )
     if cfg.benchmark_enabled and not cfg.benchmark_matrix:
         problems.append("benchmarkMatrix: empty while benchmarkEnabled is true")
+    elif cfg.benchmark_enabled and cfg.model in MODELS and cfg.serving_profile in SERVING_PROFILES:
+        from workloads.options import effective_max_seq_len
+
+        limit = effective_max_seq_len(cfg)
+        for case in cfg.benchmark_matrix:
+            match = _BENCHMARK_CASE.match(case)
+            if match and int(match.group(1)) + int(match.group(2)) > limit:
+                problems.append(
+                    _bad(
+                        "benchmarkMatrix",
+                        case,
+                        f"input plus output is more than the server's max_seq_len {limit}; "
+                        "raise maxSeqLen or shorten the case",
+                    )
+                )
 
 
 _NOTIFICATION_CHANNEL = re.compile(

@@ -1,4 +1,10 @@
-"""The serving image: built from `docker/` and referenced by digest.
+"""The stack's images, built from `docker/` and referenced by digest.
+
+- the serving image (`docker/`): NVIDIA's TensorRT-LLM release plus the
+  stack's scripts; its build also checks the serving profiles against the
+  config database inside that release (docker/check_profiles.py);
+- the benchmark image (`docker/benchmark/`): a slim Python with NVIDIA AIPerf,
+  built only when the benchmark is on.
 
 Builders (setting `imageBuilder`):
 - `cloudbuild`: `gcloud builds submit` in the project's region, run by a
@@ -6,7 +12,8 @@ Builders (setting `imageBuilder`):
   context, so `pulumi up` rebuilds only when a file in `docker/` changes.
   The command prints the pushed image's digest, read back as its stdout.
 - `docker`: a local build and push with pulumi-docker.
-- `prebuilt`: `prebuiltImage` as given (validated as pinned).
+- `prebuilt`: `prebuiltImage` (and `prebuiltBenchmarkImage`) as given
+  (validated as pinned).
 
 The build waits only for the registry and its IAM, never for the cluster,
 so on a cold `pulumi up` it runs while GKE creates the cluster and node pools.
@@ -18,6 +25,7 @@ import fnmatch
 import hashlib
 import re
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
@@ -31,16 +39,38 @@ DOCKER_DIR = Path(__file__).resolve().parent.parent / "docker"
 # Paths in the build command are relative to the project directory, where
 # Pulumi runs commands, so the command does not change with the checkout path.
 DOCKER_DIR_RELATIVE = "docker"
-IMAGE_NAME = "trtllm-serve"
-_BASE_ARG = re.compile(r"^ARG TRTLLM_BASE_IMAGE=(\S+)$", re.MULTILINE)
 
 
-def base_image(dockerfile: Path | None = None) -> str:
-    """The pinned TensorRT-LLM release image (the Dockerfile's single pin)."""
+@dataclass(frozen=True)
+class ImageSpec:
+    """One image: its registry name, its build context under docker/, and the
+    Dockerfile ARG that pins its base image."""
+
+    name: str
+    subdir: str  # "" for docker/ itself
+    base_arg: str
+    resource_suffix: str  # of the build resources' names ("" keeps the original names)
+
+    @property
+    def context(self) -> Path:
+        return DOCKER_DIR / self.subdir if self.subdir else DOCKER_DIR
+
+    @property
+    def context_relative(self) -> str:
+        return f"{DOCKER_DIR_RELATIVE}/{self.subdir}" if self.subdir else DOCKER_DIR_RELATIVE
+
+
+SERVING = ImageSpec("trtllm-serve", "", "TRTLLM_BASE_IMAGE", "")
+BENCHMARK = ImageSpec("benchmark", "benchmark", "PYTHON_BASE_IMAGE", "-benchmark")
+IMAGE_NAME = SERVING.name
+
+
+def base_image(dockerfile: Path | None = None, arg: str = SERVING.base_arg) -> str:
+    """The pinned base image (the Dockerfile's single `ARG <arg>=...` pin)."""
     dockerfile = dockerfile or DOCKER_DIR / "Dockerfile"
-    match = _BASE_ARG.search(dockerfile.read_text())
+    match = re.search(rf"^ARG {arg}=(\S+)$", dockerfile.read_text(), re.MULTILINE)
     if not match:
-        raise ValueError(f"{dockerfile} has no `ARG TRTLLM_BASE_IMAGE=...` line")
+        raise ValueError(f"{dockerfile} has no `ARG {arg}=...` line")
     return match.group(1)
 
 
@@ -80,18 +110,24 @@ def context_hash(context: Path | None = None) -> str:
 
 
 def cloud_build_command(
-    project: str, region: str, registry: str, tag: str, staging_dir: str, service_account: str
+    project: str,
+    region: str,
+    registry: str,
+    tag: str,
+    staging_dir: str,
+    service_account: str,
+    spec: ImageSpec = SERVING,
 ) -> str:
     """The `gcloud builds submit` that builds, pushes and prints the digest."""
-    substitutions = f"_REGISTRY={registry},_IMAGE_NAME={IMAGE_NAME},_TAG={tag}"
+    substitutions = f"_REGISTRY={registry},_IMAGE_NAME={spec.name},_TAG={tag}"
     args = [
         "gcloud",
         "builds",
         "submit",
-        DOCKER_DIR_RELATIVE,
+        spec.context_relative,
         f"--project={project}",
         f"--region={region}",
-        f"--config={DOCKER_DIR_RELATIVE}/cloudbuild.yaml",
+        f"--config={spec.context_relative}/cloudbuild.yaml",
         f"--substitutions={substitutions}",
         f"--gcs-source-staging-dir={staging_dir}",
         f"--service-account={service_account}",
@@ -102,7 +138,8 @@ def cloud_build_command(
 
 
 class Image(pulumi.ComponentResource):
-    """The serving image; `self.ref` is `<registry>/trtllm-serve@sha256:...`."""
+    """The serving image; `self.ref` is `<registry>/trtllm-serve@sha256:...`.
+    With the benchmark on, also `self.benchmark_ref` (`<registry>/benchmark@...`)."""
 
     def __init__(
         self,
@@ -120,20 +157,37 @@ class Image(pulumi.ComponentResource):
         self.context_hash = context_hash()
         # Known before apply and changes exactly when the image does.
         self.identity = cfg.prebuilt_image if cfg.image_builder == "prebuilt" else self.context_hash
-        tag = self.context_hash[:16]
+        self.benchmark_ref: pulumi.Output[str] | None = None
+        self.benchmark_identity: str | None = None
         child = pulumi.ResourceOptions(parent=self, depends_on=depends_on)
+        specs = [SERVING, BENCHMARK] if cfg.benchmark_enabled else [SERVING]
 
+        refs: dict[str, pulumi.Output[str]] = {}
         if cfg.image_builder == "prebuilt":
-            self.ref = pulumi.Output.from_input(cfg.prebuilt_image)
+            refs[SERVING.name] = pulumi.Output.from_input(cfg.prebuilt_image)
+            refs[BENCHMARK.name] = pulumi.Output.from_input(cfg.prebuilt_benchmark_image)
         elif cfg.image_builder == "docker":
-            self.ref = self._docker_build(cfg, registry_path, tag, child)
+            for spec in specs:
+                refs[spec.name] = self._docker_build(cfg, registry_path, spec, child)
         else:
-            self.ref = self._cloud_build(
-                cfg, registry_path, repository, bucket, builder_account_id, tag, child
+            builder, grants = self._builder(cfg, repository, bucket, builder_account_id, child)
+            for spec in specs:
+                refs[spec.name] = self._cloud_build(
+                    cfg, registry_path, repository, bucket, builder, grants, spec, child
+                )
+        self.ref = refs[SERVING.name]
+        if cfg.benchmark_enabled:
+            self.benchmark_ref = refs[BENCHMARK.name]
+            self.benchmark_identity = (
+                cfg.prebuilt_benchmark_image
+                if cfg.image_builder == "prebuilt"
+                else context_hash(BENCHMARK.context)
             )
-        self.register_outputs({"ref": self.ref, "baseImage": self.base_image})
+        self.register_outputs(
+            {"ref": self.ref, "baseImage": self.base_image, "benchmarkRef": self.benchmark_ref}
+        )
 
-    def _cloud_build(self, cfg, registry_path, repository, bucket, account_id, tag, child):
+    def _builder(self, cfg, repository, bucket, account_id, child):
         # Cloud Build runs as a dedicated account that may push to this
         # repository, read its staged source, and write build logs.
         builder = gcp.serviceaccount.Account(
@@ -168,16 +222,26 @@ class Image(pulumi.ComponentResource):
                 opts=child,
             ),
         ]
+        return builder, grants
+
+    def _cloud_build(self, cfg, registry_path, repository, bucket, builder, grants, spec, child):
+        digest = context_hash(spec.context)
         build_command = pulumi.Output.all(registry_path, bucket.name, builder.id).apply(
             lambda args: cloud_build_command(
-                cfg.project, cfg.region, args[0], tag, f"gs://{args[1]}/cloudbuild/source", args[2]
+                cfg.project,
+                cfg.region,
+                args[0],
+                digest[:16],
+                f"gs://{args[1]}/cloudbuild/source",
+                args[2],
+                spec,
             )
         )
         build = command.local.Command(
-            "cloud-build",
+            f"cloud-build{spec.resource_suffix}",
             create=build_command,
             # Runs again (a new image) only when the build context changes.
-            triggers=[self.context_hash],
+            triggers=[digest],
             opts=pulumi.ResourceOptions.merge(
                 child,
                 pulumi.ResourceOptions(
@@ -186,18 +250,20 @@ class Image(pulumi.ComponentResource):
                 ),
             ),
         )
-        return pulumi.Output.concat(registry_path, f"/{IMAGE_NAME}@", build.stdout.apply(str.strip))
+        return pulumi.Output.concat(registry_path, f"/{spec.name}@", build.stdout.apply(str.strip))
 
-    def _docker_build(self, cfg, registry_path, tag, child):
+    def _docker_build(self, cfg, registry_path, spec, child):
         token = gcp.organizations.get_client_config_output(
             opts=pulumi.InvokeOutputOptions(parent=self)
         )
         image = docker.Image(
-            "docker-build",
-            image_name=pulumi.Output.concat(registry_path, f"/{IMAGE_NAME}:{tag}"),
+            f"docker-build{spec.resource_suffix}",
+            image_name=pulumi.Output.concat(
+                registry_path, f"/{spec.name}:{context_hash(spec.context)[:16]}"
+            ),
             build=docker.DockerBuildArgs(
-                context=DOCKER_DIR_RELATIVE,
-                dockerfile=f"{DOCKER_DIR_RELATIVE}/Dockerfile",
+                context=spec.context_relative,
+                dockerfile=f"{spec.context_relative}/Dockerfile",
                 platform="linux/amd64",
             ),
             registry=docker.RegistryArgs(

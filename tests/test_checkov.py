@@ -67,15 +67,9 @@ ACCEPTED: dict[tuple[str, str], str] = {
         "session files under $HOME and /tmp at start-up; the full set of paths cannot be "
         "verified without a B200 node, and a miss would show only after a cold start."
     ),
-    ("CKV_K8S_22", f"{BENCH}/benchmark"): (
-        "Runs tensorrt_llm's benchmark_serving, which imports the whole tensorrt_llm "
-        "package (torch, triton) with the same unverified cache writes."
-    ),
     # CKV_K8S_23 (runAsNonRoot) and CKV_K8S_40 (UID >= 10000).
     ("CKV_K8S_23", SERVER): _ROOT_IMAGE,
     ("CKV_K8S_40", SERVER): _ROOT_IMAGE,
-    ("CKV_K8S_23", BENCH): _ROOT_IMAGE,
-    ("CKV_K8S_40", BENCH): _ROOT_IMAGE,
     ("CKV_K8S_23", SMOKE): _SMOKE_ROOT,
     ("CKV_K8S_40", SMOKE): _SMOKE_ROOT,
     # CKV_K8S_37: drop ALL capabilities.

@@ -160,6 +160,28 @@ INVALID = [
     ({"servingOverrides": "tensor_parallel_size: 4"}, "servingOverrides", "set tpSize instead"),
     ({"startupMinutes": "5"}, "startupMinutes", "10 to 360"),
     ({"benchmarkMatrix": '["1024x1024"]'}, "benchmarkMatrix", "ISLxOSLxCONCURRENCY"),
+    ({"benchmarkMatrix": '["1024x1024xmax"]'}, "benchmarkMatrix", "ISLxOSLxCONCURRENCY"),
+    (
+        {"benchmarkEnabled": "true", "maxSeqLen": "0"},
+        "benchmarkMatrix",
+        '"1024x2048x1" is not allowed; input plus output is more than the server\'s max_seq_len 2068',
+    ),
+    ({"maxSeqLen": "100"}, "maxSeqLen", "0 (the profile's value) or 256 to 163840"),
+    ({"servingOverrides": "max_seq_len: 4096"}, "servingOverrides", "set maxSeqLen instead"),
+    (
+        {
+            "benchmarkEnabled": "true",
+            "imageBuilder": "prebuilt",
+            "prebuiltImage": "us-docker.pkg.dev/p/r/i:1",
+        },
+        "prebuiltBenchmarkImage",
+        "required with imageBuilder prebuilt and benchmarkEnabled",
+    ),
+    (
+        {"prebuiltBenchmarkImage": "us-docker.pkg.dev/p/r/b:1"},
+        "prebuiltBenchmarkImage",
+        "only used with imageBuilder prebuilt, not cloudbuild",
+    ),
     ({"modelRevision": "../x"}, "modelRevision", "branch, tag or commit"),
     # production stacks keep their data
     (

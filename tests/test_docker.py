@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 import subprocess
@@ -60,18 +61,60 @@ def test_the_dockerfile_adds_only_pinned_packages_and_no_secrets():
         assert instruction["instruction"] not in ("ADD",), "COPY only: no remote URLs in the build"
 
 
-def test_every_file_the_dockerfile_copies_is_in_the_build_context():
-    parser = DockerfileParser(path=str(image.DOCKER_DIR / "Dockerfile"))
-    sent = {p.name for p in image.context_files(image.DOCKER_DIR)}
-    copied = [i["value"].split()[0] for i in parser.structure if i["instruction"] == "COPY"]
-    assert copied and set(copied) <= sent
+CONTEXTS = [image.DOCKER_DIR, image.DOCKER_DIR / "benchmark"]
 
 
-def test_hadolint_passes_on_the_dockerfile():
+@pytest.mark.parametrize("context", CONTEXTS, ids=["serving", "benchmark"])
+def test_every_file_the_dockerfile_copies_is_in_the_build_context(context):
+    parser = DockerfileParser(path=str(context / "Dockerfile"))
+    sent = {p.relative_to(context).as_posix() for p in image.context_files(context)}
+    copied = [
+        source
+        for i in parser.structure
+        if i["instruction"] == "COPY"
+        for source in i["value"].split()[:-1]
+    ]
+    assert copied
+    for source in copied:
+        assert any(fnmatch.fnmatch(name, source) for name in sent), source
+
+
+@pytest.mark.parametrize("context", CONTEXTS, ids=["serving", "benchmark"])
+def test_hadolint_passes_on_the_dockerfile(context):
     done = subprocess.run(
-        [tool("hadolint"), str(image.DOCKER_DIR / "Dockerfile")], capture_output=True, text=True
+        [tool("hadolint"), str(context / "Dockerfile")], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_benchmark_image_is_a_pinned_slim_python_with_pinned_aiperf():
+    dockerfile = image.DOCKER_DIR / "benchmark" / "Dockerfile"
+    base = image.base_image(dockerfile, "PYTHON_BASE_IMAGE")
+    assert DockerfileParser(path=str(dockerfile)).baseimage == base
+    assert base == "docker.io/library/python:3.11.13-slim-bookworm"
+    requirements = (image.DOCKER_DIR / "benchmark" / "requirements-aiperf.txt").read_text()
+    assert "aiperf==0.13.0" in requirements.splitlines()
+    pins = [
+        line
+        for line in (image.DOCKER_DIR / "benchmark" / "constraints-aiperf.txt")
+        .read_text()
+        .splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert all("==" in pin and "+" not in pin for pin in pins)
+    assert "aiperf==0.13.0" in pins and not any(p.startswith(("torch==", "tensorrt")) for p in pins)
+    parser = DockerfileParser(path=str(dockerfile))
+    assert parser.structure[-1]["value"].startswith(
+        '["python3", "/opt/benchmark/run_benchmarks.py"'
+    )
+    assert any(i["instruction"] == "USER" and i["value"] == "10001:10001" for i in parser.structure)
+
+
+def test_the_serving_build_checks_the_profiles_against_the_release_database():
+    parser = DockerfileParser(path=str(image.DOCKER_DIR / "Dockerfile"))
+    runs = [i["value"] for i in parser.structure if i["instruction"] == "RUN"]
+    assert any("check_profiles.py /opt/deepseek/profiles" in r for r in runs)
+    assert parser.args["PROFILE_DATABASE"] == "/app/tensorrt_llm/examples/configs/database"
 
 
 @pytest.mark.parametrize("script", shell_scripts(), ids=lambda p: str(p.relative_to(REPO)))
@@ -85,6 +128,15 @@ def test_shellcheck_passes_on_every_shell_script(script):
 def test_shell_scripts_are_executable():
     for script in shell_scripts():
         assert os.access(script, os.X_OK), script
+
+
+def test_the_benchmark_cloud_build_pushes_the_substituted_image():
+    build = yaml.safe_load((image.DOCKER_DIR / "benchmark" / "cloudbuild.yaml").read_text())
+    target = "${_REGISTRY}/${_IMAGE_NAME}:${_TAG}"
+    assert build["images"] == [target]
+    assert f"--tag={target}" in build["steps"][0]["args"]
+    assert build["substitutions"]["_IMAGE_NAME"] == image.BENCHMARK.name == "benchmark"
+    assert ":" in build["steps"][0]["name"] and not build["steps"][0]["name"].endswith(":latest")
 
 
 def test_cloud_build_config_pushes_the_substituted_image_with_room_for_the_base():

@@ -42,7 +42,12 @@ def test_make_test_installs_the_toolchain_first():
     assert done.returncode == 0, done.stderr
     installs = [line.split(" -r ")[-1] for line in pip_lines(done.stdout)]
     # requirements-dev.txt holds the clients' set too (tests/test_requirements.py).
-    assert installs == ["requirements.txt", "requirements-dev.txt", "requirements-checkov.txt"]
+    assert installs == [
+        "requirements.txt",
+        "requirements-dev.txt",
+        "requirements-checkov.txt",
+        "docker/benchmark/requirements-aiperf.txt -c docker/benchmark/constraints-aiperf.txt",
+    ]
     assert "-m pytest" in done.stdout.splitlines()[-1]
 
 

@@ -23,7 +23,7 @@ WHAT_IFS = [
     ({"model": "nvfp4"}, "      containers[server].env.MODEL_ID = nvidia/DeepSeek-R1-0528-FP4-v2"),
     # The options file in full: NVIDIA's throughput profile turns attention DP on.
     ({"servingProfile": "throughput"}, "          enable_attention_dp: true"),
-    ({"servingOverrides": "max_seq_len: 16384"}, "          max_seq_len: 16384"),
+    ({"maxSeqLen": "16384"}, "          max_seq_len: 16384"),
     ({"nodeCount": "2"}, "      spec.replicas = 2"),
     (
         {"machineType": "a3-ultragpu-8g"},
@@ -50,7 +50,7 @@ def test_the_options_file_is_shown_whole_under_its_configmap():
     lines = text_lines()
     start = lines.index("      data.extra-llm-api-options.yaml = |")
     block = lines[start + 1 : start + 40]
-    assert "          max_seq_len: 2068" in block
+    assert "          max_seq_len: 40960" in block
     assert "          backend: pytorch" in block
 
 
@@ -147,7 +147,7 @@ def plans(tmp_path_factory):
     root = tmp_path_factory.mktemp("plans")
     report.write(plan_of("dev"), root / "dev")
     report.write(plan_of("dev", serviceType="InternalLoadBalancer"), root / "internal")
-    report.write(plan_of("dev", servingOverrides="max_seq_len: 16384"), root / "long")
+    report.write(plan_of("dev", maxSeqLen="16384"), root / "long")
     return root
 
 
@@ -186,7 +186,7 @@ def test_diff_shows_a_changed_file_as_a_unified_diff(plans):
     assert lines[start + 1 : start + 6] == [
         "        @@ -9,3 +9,3 @@",
         "         max_num_tokens: 3136",
-        "        -max_seq_len: 2068",
+        "        -max_seq_len: 40960",
         "        +max_seq_len: 16384",
         "         moe_config:",
     ]

@@ -1,11 +1,21 @@
-"""The benchmark Job: TensorRT-LLM's benchmark_serving against the Service.
+"""The benchmark Job: NVIDIA AIPerf against the Service, from its own small image.
 
 Enabled by `benchmarkEnabled`. It waits for the server to answer /health,
-runs the `benchmarkMatrix` cases (docker/run_benchmarks.py) and writes one
-result JSON per case to `gs://<bucket>/benchmarks/<run id>/`, where
+runs the `benchmarkMatrix` cases (docker/benchmark/run_benchmarks.py) and
+writes one AIPerf result folder per case, with the case's KV-cache and DCGM
+GPU samples beside it, to `gs://<bucket>/benchmarks/<run id>/`, where
 `python -m clients.report` reads them. The run id is a hash of what the
-results depend on (image, options, matrix), so an unchanged stack does not
-benchmark again and a changed one benchmarks under a new id.
+results depend on (both images, server options, matrix), so an unchanged
+stack does not benchmark again and a changed one benchmarks under a new id.
+
+GPU memory and utilization come from GKE's managed DCGM exporter (the
+cluster's DCGM monitoring component), scraped by Managed Service for
+Prometheus and read through its Prometheus-compatible query API with the
+pod's Workload Identity token. The exporter itself runs in the
+`gke-managed-system` namespace and the Job has no Kubernetes API token to
+find its pods, so the query API is the path the Job can reach; it needs
+roles/monitoring.viewer on the project (granted here to the workload's
+Kubernetes service account).
 """
 
 from __future__ import annotations
@@ -13,28 +23,53 @@ from __future__ import annotations
 import hashlib
 
 import pulumi
+import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from infra.config import StackConfig
 from infra.naming import Names
 from workloads import options, pod
 from workloads.namespace import LABELS, Namespace
-from workloads.weights import MODELS_DIR, await_annotations
+from workloads.weights import await_annotations
 
 RESULTS_DIR = "benchmarks"
 PROMPTS_PER_USER = 5  # NVIDIA's sweep: num_prompts = 5 x concurrency
+# MLPerf Inference v5.1 DeepSeek-R1 server scenario limits: TTFT 2 s and
+# 12.5 tokens/s/user at p99, i.e. TPOT 80 ms (the LoadGen settings
+# ttft_latency 2000000000 ns, tpot_latency 80000000 ns in the v5.1 results'
+# mlperf_log_summary.txt).
+SLO_TTFT_MS = 2000
+SLO_TPOT_MS = 80
+SLO_MAX_CONCURRENCY = 512
+# The benchmark image's non-root user (docker/benchmark/Dockerfile).
+BENCHMARK_UID = 10001
+# trtllm-serve's request field that makes it generate exactly max_tokens
+# (tensorrt_llm/serve/openai_protocol.py), as NVIDIA's benchmarks run.
+EXTRA_INPUTS = "ignore_eos:true"
 
 
-def run_id(image_identity: str, cfg: StackConfig) -> str:
-    """Changes when the image, the server options or the matrix change."""
+def dcgm_selector(cfg: StackConfig, server_name: str) -> str:
+    """The server pod's GPUs. The DCGM exporter labels each GPU with the pod
+    using it; Managed Prometheus keeps its own `namespace`/`pod` target labels
+    and renames the exporter's to `exported_namespace`/`exported_pod`."""
+    return f'exported_namespace="{cfg.namespace}",exported_pod=~"{server_name}-.*"'
+
+
+def run_id(image_identity: str, cfg: StackConfig, benchmark_identity: str = "") -> str:
+    """Changes when either image, the server options or the matrix change."""
     material = "\n".join(
-        [image_identity, options.llm_options_yaml(cfg), ",".join(cfg.benchmark_matrix)]
+        [
+            image_identity,
+            benchmark_identity,
+            options.llm_options_yaml(cfg),
+            ",".join(cfg.benchmark_matrix),
+        ]
     )
     return hashlib.sha256(material.encode()).hexdigest()[:12]
 
 
 def metadata(cfg: StackConfig, run: str) -> str:
-    """Stored in every result (`--metadata`); the report reads these keys."""
+    """Stored in every case.json; the report reads these keys."""
     pairs = {
         "run_id": run,
         "model": options.served_model_name(cfg),
@@ -44,6 +79,7 @@ def metadata(cfg: StackConfig, run: str) -> str:
         "tp": cfg.tp_size,
         "pp": cfg.pp_size,
         "ep": cfg.ep_size,
+        "max_seq_len": options.effective_max_seq_len(cfg),
         "gpu": cfg.shape.accelerator_type,
         "gpus": cfg.shape.gpu_count,
         "machine": cfg.machine_type,
@@ -58,31 +94,57 @@ class Benchmark(pulumi.ComponentResource):
         cfg: StackConfig,
         names: Names,
         namespace: Namespace,
-        image: pulumi.Output[str],
-        image_identity: str,
+        image: pulumi.Input[str],
+        identity: str,
         bucket: pulumi.Input[str],
+        weights_bucket: pulumi.Input[str],
+        weights_prefix: str,
         service_url: str,
+        server_name: str,
+        workload_member: pulumi.Input[str],
         depends_on: list[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ):
+        """`image`: the benchmark image; `identity`: what the results depend
+        on besides the options (both images' identities); `weights_bucket` and
+        `weights_prefix`: where the checkpoint (and so its tokenizer) lives, the
+        stack's bucket or a pre-staged `weightsSource`."""
         super().__init__("a4deepseek:workloads:Benchmark", name, None, opts)
         labels = {**LABELS, "app.kubernetes.io/name": "benchmark"}
-        run = run_id(image_identity, cfg)
+        run = run_id(identity, cfg)
         self.results = pulumi.Output.concat("gs://", bucket, f"/{RESULTS_DIR}/{run}")
+        # The Job reads DCGM samples through the Managed Prometheus query API.
+        self.metrics_reader = gcp.projects.IAMMember(
+            "benchmark-metrics-reader",
+            project=cfg.project,
+            role="roles/monitoring.viewer",
+            member=workload_member,
+            # After the cluster, whose Workload Identity pool the member names.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+        )
+        env = {
+            "BASE_URL": service_url,
+            "MODEL": options.served_model_name(cfg),
+            "TOKENIZER": options.checkpoint_path(cfg),
+            "MATRIX": ",".join(cfg.benchmark_matrix),
+            "RESULT_DIR": f"/results/{run}",
+            "METADATA": metadata(cfg, run),
+            "PROMPTS_PER_USER": str(PROMPTS_PER_USER),
+            "EXTRA_INPUTS": EXTRA_INPUTS,
+            "SLO_TTFT_MS": str(SLO_TTFT_MS),
+            "SLO_TPOT_MS": str(SLO_TPOT_MS),
+            "SLO_MAX_CONCURRENCY": str(SLO_MAX_CONCURRENCY),
+            "PROJECT": cfg.project,
+            "DCGM_SELECTOR": dcgm_selector(cfg, server_name),
+            # AIPerf reads the tokenizer from the mounted checkpoint; offline
+            # mode would make it look for a hub cache entry instead (aiperf
+            # 0.13 common/tokenizer.py), so HF_HUB_OFFLINE stays unset.
+            "HF_HOME": "/tmp/hf",
+        }
         container = k8s.core.v1.ContainerArgs(
             name="benchmark",
             image=image,
-            command=["python3", "/opt/deepseek/run_benchmarks.py"],
-            env=[
-                k8s.core.v1.EnvVarArgs(name="BASE_URL", value=service_url),
-                k8s.core.v1.EnvVarArgs(name="MODEL", value=options.served_model_name(cfg)),
-                k8s.core.v1.EnvVarArgs(name="TOKENIZER", value=options.checkpoint_path(cfg)),
-                k8s.core.v1.EnvVarArgs(name="MATRIX", value=",".join(cfg.benchmark_matrix)),
-                k8s.core.v1.EnvVarArgs(name="RESULT_DIR", value=f"/results/{run}"),
-                k8s.core.v1.EnvVarArgs(name="METADATA", value=metadata(cfg, run)),
-                k8s.core.v1.EnvVarArgs(name="PROMPTS_PER_USER", value=str(PROMPTS_PER_USER)),
-                k8s.core.v1.EnvVarArgs(name="HF_HUB_OFFLINE", value="1"),
-            ],
+            env=[k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in env.items()],
             resources=k8s.core.v1.ResourceRequirementsArgs(
                 requests={"cpu": "4", "memory": "16Gi"}, limits={"memory": "16Gi"}
             ),
@@ -91,8 +153,16 @@ class Benchmark(pulumi.ComponentResource):
                     name="models", mount_path=options.MODEL_ROOT, read_only=True
                 ),
                 k8s.core.v1.VolumeMountArgs(name="results", mount_path="/results"),
+                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
             ],
-            security_context=pod.restricted_security_context(),
+            security_context=k8s.core.v1.SecurityContextArgs(
+                allow_privilege_escalation=False,
+                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+                read_only_root_filesystem=True,
+                run_as_non_root=True,
+                run_as_user=BENCHMARK_UID,
+                run_as_group=BENCHMARK_UID,
+            ),
         )
         self.job = k8s.batch.v1.Job(
             "benchmark",
@@ -109,16 +179,22 @@ class Benchmark(pulumi.ComponentResource):
                 labels,
                 container,
                 [
-                    pod.gcsfuse_volume("models", bucket, MODELS_DIR, read_only=True),
-                    pod.gcsfuse_volume("results", bucket, RESULTS_DIR, read_only=False),
+                    pod.gcsfuse_volume("models", weights_bucket, weights_prefix, read_only=True),
+                    pod.gcsfuse_volume(
+                        "results", bucket, RESULTS_DIR, read_only=False, owner=BENCHMARK_UID
+                    ),
+                    k8s.core.v1.VolumeArgs(
+                        name="tmp",
+                        empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="8Gi"),
+                    ),
                 ],
                 restart_policy="Never",
                 backoff_limit=0,  # a failed benchmark is reported, not repeated
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=depends_on,
-                custom_timeouts=pulumi.CustomTimeouts(create="180m", update="180m"),
+                depends_on=[*depends_on, self.metrics_reader],
+                custom_timeouts=pulumi.CustomTimeouts(create="240m", update="240m"),
             ),
         )
         self.register_outputs({"results": self.results})

@@ -1,9 +1,10 @@
 """What the TensorRT-LLM server is started with (pure functions).
 
-The extra LLM API options come from a serving profile in `profiles/`, each a
-copy of NVIDIA's published configuration for DeepSeek-R1 on 8x B200 (the file
-header names its source), with the stack's parallel sizes and the user's
-`servingOverrides` applied on top.
+The extra LLM API options come from a serving profile in `docker/profiles/`,
+each a copy of NVIDIA's published configuration for DeepSeek-R1 on 8x B200
+(the file header names its source; the serving image's build checks it against
+the database inside the pinned TensorRT-LLM release), with the stack's
+parallel sizes, `maxSeqLen` and the user's `servingOverrides` applied on top.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import yaml
 
 from infra.config import StackConfig, serving_overrides
 
-PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
+# In the serving image's build context: its build checks them (docker/check_profiles.py).
+PROFILES_DIR = Path(__file__).resolve().parent.parent / "docker" / "profiles"
 SERVER_PORT = 8000
 OPTIONS_MOUNT = "/etc/trtllm"
 OPTIONS_FILE = "extra-llm-api-options.yaml"
@@ -72,12 +74,19 @@ def llm_options(cfg: StackConfig) -> dict:
     options["moe_expert_parallel_size"] = cfg.ep_size
     if cfg.pp_size != 1 or "pipeline_parallel_size" in options:
         options["pipeline_parallel_size"] = cfg.pp_size
+    if cfg.max_seq_len:
+        options["max_seq_len"] = cfg.max_seq_len
     if cfg.prometheus_metrics:
         # /prometheus/metrics serves Prometheus text only with these on
         # (tensorrt_llm/serve/openai_server.py); /metrics is JSON.
         options["return_perf_metrics"] = True
         options["enable_iter_perf_stats"] = True
     return deep_merge(options, serving_overrides(cfg))
+
+
+def effective_max_seq_len(cfg: StackConfig) -> int:
+    """The longest request (prompt + answer) the server accepts."""
+    return cfg.max_seq_len or int(load_profile(cfg.model, cfg.serving_profile)["max_seq_len"])
 
 
 def llm_options_yaml(cfg: StackConfig) -> str:

@@ -51,12 +51,22 @@ WRITE_MOUNT_OPTIONS = ("implicit-dirs",)
 
 
 def gcsfuse_volume(
-    name: str, bucket: str, only_dir: str, read_only: bool, file_cache: bool = True
+    name: str,
+    bucket: str,
+    only_dir: str,
+    read_only: bool,
+    file_cache: bool = True,
+    owner: int | None = None,
 ) -> k8s.core.v1.VolumeArgs:
     """A bucket folder; read-only mounts keep the file cache unless `file_cache` is off
-    (a volume read once, like the checkpoint copied to local SSD)."""
+    (a volume read once, like the checkpoint copied to local SSD). `owner`: the UID
+    and GID the mount's files belong to, for a non-root pod that writes (GCS FUSE
+    mounts for root unless the uid/gid options say otherwise; GKE's Cloud Storage
+    FUSE CSI driver docs, "mount options")."""
     cached = read_only and file_cache
     options = READ_MOUNT_OPTIONS if cached else WRITE_MOUNT_OPTIONS
+    if owner is not None:
+        options = (*options, f"uid={owner}", f"gid={owner}")
     attributes = {
         "bucketName": bucket,
         "mountOptions": ",".join((f"only-dir={only_dir}", *options)),

@@ -25,13 +25,18 @@ from workloads.weights import (
 
 SERVER_NAME = "trtllm-serve"
 JIT_CACHE_DIR = "cache/deepgemm"  # bucket folder kept across pods and nodes
-HEALTH_PATH = "/health"  # 200 once the model is loaded and warmed up, 503 before
+# trtllm-serve opens its port only once the model is loaded and warmed up, so
+# while loading /health is "connection refused"; afterwards it answers 200, or
+# 503 when the engine has become unavailable (tensorrt_llm/serve/openai_server.py,
+# OpenAIServer.health).
+HEALTH_PATH = "/health"
 METRICS_PATH = "/prometheus/metrics"
 
 
 def probes(cfg: StackConfig) -> dict[str, k8s.core.v1.ProbeArgs]:
-    """Startup gets the cold-start budget; after it, readiness and liveness
-    watch /health (503 while the engine is unavailable)."""
+    """Startup gets the cold-start budget (the port refuses connections while
+    the model loads); after it, readiness and liveness watch /health (503 once
+    the engine is unavailable)."""
 
     def http(period: int, failures: int) -> k8s.core.v1.ProbeArgs:
         return k8s.core.v1.ProbeArgs(

@@ -19,8 +19,6 @@ from infra.weights_staging import TIMELINE_PREFIX
 from workloads import pod
 from workloads.options import MODEL_ROOT, checkpoint
 
-MODELS_DIR = "models"  # bucket folder of a checkpoint the stack stages itself
-
 # GKE mounts the node's local SSDs, when they are its ephemeral storage
 # (ephemeral_storage_local_ssd_config, infra/gpu_node_pool.py), as one RAID 0
 # volume here; Google's A4 inference recipes put the model on it through this

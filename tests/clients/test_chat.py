@@ -85,16 +85,30 @@ def test_non_streaming_summary_has_no_first_token_time(server, tiny_models_dir):
     assert "| 10 completion tokens (server usage) |" in summary
 
 
-def test_an_answer_cut_by_max_tokens_says_so(server, tiny_models_dir):
+@pytest.mark.parametrize("mode", [[], ["--no-stream"]], ids=["stream", "no-stream"])
+def test_an_answer_cut_by_the_length_limit_fails_and_names_the_setting(
+    server, tiny_models_dir, mode
+):
     done = run_chat(
         QUESTION, "--base-url", server, "--model", str(tiny_models_dir["think-tags"]),
-        "--max-tokens", "3",
+        "--max-tokens", "3", *mode,
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert sections(done.stdout) == {"reasoning": "i should"}
+    assert done.returncode == chat.EXIT_LENGTH == 7, done.stderr
+    assert sections(done.stdout) == {"reasoning": "i should"}  # what came is still shown
     assert summary_line(done.stdout).endswith(
         "finish: length (cut at --max-tokens or the server's max_seq_len)"
     )
+    assert "error: the answer was cut at the length limit (finish_reason: length)" in done.stderr
+    assert "raise --max-tokens (3) or the server's max_seq_len" in done.stderr
+    assert "maxSeqLen" in done.stderr
+
+
+def test_a_length_cut_without_max_tokens_names_only_the_server_setting(scripted):
+    done = run_chat(QUESTION, "--base-url", scripted(cut_by_length), "--model", "m")
+    assert done.returncode == chat.EXIT_LENGTH
+    assert "--max-tokens" not in done.stderr.split("error:")[1]
+    assert "the stack's maxSeqLen setting" in done.stderr
+    assert "pulumi config set maxSeqLen" in done.stderr
 
 
 def test_without_model_the_first_listed_one_is_used(server, tiny_models_dir):
@@ -265,6 +279,15 @@ def trtllm_reasoning_parser(h: Scripted) -> None:
     h.end_stream()
 
 
+def cut_by_length(h: Scripted) -> None:
+    """trtllm-serve at its max_seq_len: the reasoning stops with finish_reason length."""
+    h.start_stream()
+    h.send_chunk(sse({"reasoning_content": "Compare 9.9 and 9.11: 9.9 is 9.90 and"}))
+    h.send_chunk(sse({}, finish="length"))
+    h.send_chunk(b"data: [DONE]\n\n")
+    h.end_stream()
+
+
 def hang_up(h: Scripted) -> None:
     """What `kubectl port-forward` does while nothing listens in the pod."""
     h.close_connection = True
@@ -298,12 +321,15 @@ def scripted() -> Iterator[Callable[[Callable[[Scripted], None]], str]]:
 
 
 @pytest.mark.parametrize("mode", [[], ["--no-stream"]], ids=["stream", "no-stream"])
-def test_503_says_the_model_is_still_loading(scripted, mode):
+def test_503_says_the_server_reports_the_model_unavailable(scripted, mode):
     url = scripted(loading)
     done = run_chat(QUESTION, "--base-url", url, "--model", "m", *mode)
     assert done.returncode == chat.EXIT_LOADING
     assert f"error: {url} answered 503 Service Unavailable" in done.stderr
-    assert "not ready yet" in done.stderr and "pulumi stack output logs" in done.stderr
+    # trtllm-serve refuses connections while loading; 503 is an engine that stopped.
+    assert "reports the model unavailable" in done.stderr
+    assert "while loading it refuses connections" in done.stderr
+    assert "pulumi stack output logs" in done.stderr
 
 
 def test_503_while_listing_models_says_the_same(scripted):
@@ -371,6 +397,8 @@ def test_the_default_request_follows_the_seed(scripted):
     (request,) = scripted.last.requests
     assert request["messages"][0] == {"role": "system", "content": "You are a helpful AI assistant"}
     assert (request["temperature"], request["top_p"]) == (0.6, 0.95)
+    # No client-side cap: the server allows what fits in max_seq_len after the prompt.
+    assert "max_tokens" not in request
 
 
 def test_the_reasoning_field_of_newer_servers_is_reasoning(scripted):
@@ -410,6 +438,8 @@ def test_help_lists_the_exit_codes():
     ):
         assert f"\n  {code} " in done.stdout
     assert "503" in done.stdout and "port-forward" in done.stdout
+    assert f"\n  {chat.EXIT_LENGTH} " in done.stdout and "maxSeqLen" in done.stdout
+    assert "while\n       trtllm-serve loads the model" in done.stdout  # refused, not 503
 
 
 def test_bad_arguments_exit_2():

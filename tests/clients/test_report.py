@@ -1,4 +1,4 @@
-"""The benchmark report on result files in benchmark_serving's exact schema."""
+"""The benchmark report on AIPerf's result files and the Job's case records."""
 
 from __future__ import annotations
 
@@ -13,205 +13,242 @@ import pytest
 from rich.console import Console
 
 from clients import report
-from tests.clients.benchmark_results import job_metadata, result
+from tests.clients.aiperf_results import REAL, case, job_metadata, summary, write
 
-FIXTURES = Path(__file__).parent / "fixtures"
-# (ISL, OSL, concurrency, output tokens/s, mean TPOT ms): the stack's default matrix, roughly.
+# (ISL, OSL, concurrency, output tokens/s, mean TPOT ms): part of the default matrix.
 CASES = [(512, 128, 8, 1500.0, 5.0), (1024, 1024, 1, 250.0, 4.0), (1024, 1024, 64, 9000.0, 7.0)]
-
-
-def write(folder: Path, name: str, data: dict) -> Path:
-    path = folder / name
-    path.write_text(json.dumps(data))
-    # benchmark_serving also writes a PyTorch-benchmark-format side file.
-    (folder / name.replace(".json", ".pytorch.json")).write_text("[]")
-    return path
+KV = [[1.0, 100.0, 1000.0], [2.0, 500.0, 1000.0], [3.0, 800.0, 1000.0]]
 
 
 @pytest.fixture
 def results_dir(tmp_path) -> Path:
     for isl, osl, concurrency, tps, tpot in CASES:
-        data = result(
-            isl, osl, concurrency, tps, tpot, metadata=job_metadata(isl, osl, concurrency)
+        write(
+            tmp_path,
+            f"isl{isl}_osl{osl}_c{concurrency}",
+            summary(tps, tpot),
+            case(isl, osl, concurrency, kv=KV),
         )
-        write(tmp_path, f"isl{isl}_osl{osl}_c{concurrency}.json", data)
     return tmp_path
 
 
-def render(argv: list[str]) -> tuple[int, str]:
-    console = Console(record=True, width=250)
+def render(argv: list[str], width: int = 200) -> tuple[int, str]:
+    console = Console(record=True, width=width)
     code = report.main(argv, console=console)
     return code, console.export_text()
 
 
-def row(text: str, shape: str, users: str) -> str:
-    """The lines of one case: its throughput row and its latency row."""
-    lines = []
+def rows(text: str, shape: str, users: str) -> list[str]:
+    """The table lines of one case."""
+    found = []
     for line in text.splitlines():
         cells = [c.strip() for c in line.split("│")]
-        if shape in cells and users in cells:
-            lines.append(line)
-    assert len(lines) == 2, f"no rows {shape} x {users} in:\n{text}"
-    return "\n".join(lines)
+        if len(cells) > 2 and cells[1] == shape and cells[2] == users:
+            found.append(line)
+    assert found, f"no rows {shape} x {users} in:\n{text}"
+    return found
 
 
-def test_the_static_fixture_has_the_key_set_the_builder_makes():
-    """The hand-checked file and the builder agree, key for key and in order."""
-    fixture = json.loads((FIXTURES / "isl1024_osl1024_c64.json").read_text())
-    built = result(1024, 1024, 64, 9000.0, 7.0, metadata=job_metadata(1024, 1024, 64))
-    assert list(fixture) == list(built)
-    assert fixture["request_goodput:"] is None  # the source's key has the colon
-    assert list(fixture["avg_decoded_tokens_per_iter"]["percentiles"]) == [
-        "p50.0",
-        "p90.0",
-        "p99.0",
-    ]
+def test_the_real_aiperf_file_is_read_as_it_came():
+    (result,) = [report.parse_result("x", json.dumps(REAL))]
+    assert (result.isl, result.osl, result.concurrency) == (24, 8, 2)  # from input_config
+    assert result.completed == 6 and result.errors == 0
+    assert result.output_tps == pytest.approx(REAL["output_token_throughput"]["avg"])
+    assert result.setup[0] == "/models/tiny-think-tags"
 
 
-def test_every_case_is_reported_with_the_recipe_metrics(results_dir):
+def test_every_case_is_reported_with_throughput_latency_and_gpus(results_dir):
     code, text = render([str(results_dir)])
     assert code == 0
-    assert (
-        "DeepSeek-R1-0528 | precision fp8 | TP8 PP1 EP8 | profile latency | 8x nvidia-b200 | "
-        "run b9c85acbb3b2" in text
-    )
-    line = row(text, "1024/1024", "64")
-    assert "320/320" in line  # completed / prompts
-    assert "9000.0" in line and "18000.0" in line  # output and total tokens/s
-    assert "1125.0" in line  # 9000 tokens/s over 8 GPUs
-    assert "138.2" in line  # user_throughput: 1024 tokens / 7.411 s
-    assert "250.0 / 245.0 / 375.0" in line  # TTFT mean / median / p99
-    assert "7.0 / 6.9 / 10.5" in line  # TPOT
-    assert "6.3 / 6.2 / 9.4" in line  # ITL
-    assert "7411.0 / 7262.8 / 11116.5" in line  # end-to-end
-    small = row(text, "512/128", "8")
-    assert "1500.0" in small and "187.5" in small and "5.0 / 4.9 / 7.5" in small
+    assert "DeepSeek-R1-0528 | fp8 | TP8 PP1 EP8 | profile latency | 8x nvidia-b200" in text
+    throughput, latency, gpus = rows(text, "1024/1024", "64")
+    assert "40/40" in throughput  # completed / sent
+    assert "9,000" in throughput and "1,125" in throughput  # total, and per GPU over 8
+    assert "142.9" in throughput  # per user: 1000 / 7 ms
+    assert "250.0 / 375.0" in latency  # TTFT mean / p99
+    assert "7.0 / 10.5" in latency  # TPOT
+    assert "7,250 / 10,875" in latency  # E2E: 250 + 1000 x 7
+    # The seed's GPU lines: memory used (GB per GPU, mean and peak), memory and GPU %.
+    # 160,000 MiB mean and 170,000 MiB peak (fixtures/dcgm) are 167.8 and 178.3 GB.
+    assert "167.8 / 178.3" in gpus
+    assert "87.3" in gpus  # 160,000 / 183,359 MiB
+    assert "95.0" in gpus  # DCGM_FI_DEV_GPU_UTIL mean
+    assert "46.7 / 80.0" in gpus  # KV-cache blocks in use, mean / peak
+    assert "phases" not in text
 
 
-def test_the_other_published_schema_reads_the_same(tmp_path):
-    """benchmark_serving at f61d71d9: scalar avg_decoded_tokens_per_iter, other key order."""
-    data = result(1024, 1024, 64, 9000.0, 7.0, metadata=job_metadata(1024, 1024, 64))
-    older = result(
-        1024, 1024, 64, 9000.0, 7.0, metadata=job_metadata(1024, 1024, 64), schema="f61d71d9"
-    )
-    assert isinstance(older["avg_decoded_tokens_per_iter"], float)
-    assert list(older) != list(data)
-    (tmp_path / "new").mkdir()
-    (tmp_path / "old").mkdir()
-    write(tmp_path / "new", "r.json", data)
-    write(tmp_path / "old", "r.json", older)
-    new_text, old_text = render([str(tmp_path / "new")])[1], render([str(tmp_path / "old")])[1]
-    assert row(new_text, "1024/1024", "64") == row(old_text, "1024/1024", "64")
+def test_missing_gpu_samples_and_kv_stats_show_why(tmp_path):
+    record = case(1024, 1024, 8, gpu=False)
+    record["gpu"] = {"note": "no DCGM series matched {x} in the case's window", "samples": {}}
+    write(tmp_path, "c8", summary(2000.0, 5.0), record)
+    code, text = render([str(tmp_path)])
+    assert code == 0
+    *_, gpus = rows(text, "1024/1024", "8")
+    assert [c.strip() for c in gpus.split("│")][3:7] == ["-", "-", "-", "-"]
+    assert "GPU metrics: no DCGM series matched {x} in the case's window" in text
 
 
-def test_results_are_ordered_by_shape_and_concurrency(results_dir):
-    results, problems = report.load(str(results_dir))
-    assert problems == []
-    assert [(r.isl, r.osl, r.concurrency) for r in results] == [(c[0], c[1], c[2]) for c in CASES]
+def test_the_tables_fit_80_columns_without_cut_headers(results_dir):
+    code, text = render([str(results_dir)], width=80)
+    assert code == 0
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text
+    for header in ("per GPU", "per user", "mean / peak", "TTFT", "TPOT", "E2E"):
+        assert header in text, header
 
 
-def test_a_malformed_file_is_named_and_the_others_still_read(results_dir, capsys):
-    (results_dir / "broken.json").write_text('{"output_throughput": ')
-    (results_dir / "other.json").write_text(json.dumps({"hello": "world"}))
-    (results_dir / "list.json").write_text("[1, 2]")
-    bad = result(512, 128, 1, 200.0, 5.0)
-    bad["mean_tpot_ms"] = "fast"
-    (results_dir / "text.json").write_text(json.dumps(bad))
-    (results_dir / "failed.json").write_text(json.dumps(result(512, 128, 1, 0.0, 5.0, completed=0)))
-    (results_dir / "binary.json").write_bytes(b"\xff\xfe\x00garbage")
+def test_failed_requests_show_in_the_done_column(tmp_path):
+    write(tmp_path, "c8", summary(2000.0, 5.0, completed=35, errors=5), case(1024, 1024, 8))
+    _, text = render([str(tmp_path)])
+    assert "35/40" in rows(text, "1024/1024", "8")[0]
+
+
+def test_a_malformed_result_is_named_and_the_others_still_read(results_dir, capsys):
+    (results_dir / "broken").mkdir()
+    (results_dir / "broken" / "profile_export_aiperf.json").write_text('{"output_token_')
+    (results_dir / "other").mkdir()
+    (results_dir / "other" / "profile_export_aiperf.json").write_text('{"hello": 1}')
+    none = summary(10.0, 5.0, completed=0)
+    write(results_dir, "none", none, None)
+    bad_case = write(results_dir, "badcase", summary(10.0, 5.0), None)
+    (bad_case / "case.json").write_text("{")
     code, text = render([str(results_dir)])
     assert code == 0
     err = capsys.readouterr().err
-    assert "skipped broken.json: not JSON" in err
-    assert "skipped other.json: not a benchmark_serving result (missing output_throughput" in err
-    assert "skipped list.json: not a benchmark_serving result (expected a JSON object)" in err
-    assert "skipped text.json: mean_tpot_ms is 'fast', not a number" in err
-    assert "skipped failed.json: no request completed (all 5 failed)" in err
-    assert "skipped binary.json: cannot read it (UnicodeDecodeError" in err
+    assert "skipped broken: not JSON" in err
+    assert "skipped other: not an AIPerf result (missing output_token_throughput" in err
+    assert "skipped none: no request completed" in err
+    assert "skipped badcase: case.json is not JSON" in err
     assert "Traceback" not in err
     for isl, osl, concurrency, *_ in CASES:
-        row(text, f"{isl}/{osl}", str(concurrency))
+        rows(text, f"{isl}/{osl}", str(concurrency))
 
 
 def test_nothing_readable_is_an_error(tmp_path, capsys):
-    (tmp_path / "broken.json").write_text("nope")
     code, _ = render([str(tmp_path)])
     assert code == 1
-    assert "no readable benchmark result" in capsys.readouterr().err
+    assert "no readable AIPerf result (profile_export_aiperf.json)" in capsys.readouterr().err
     code, _ = render([str(tmp_path / "missing")])
     assert code == 1
     assert "missing is neither a folder nor a file" in capsys.readouterr().err
 
 
-def test_one_file_can_be_reported(results_dir):
-    code, text = render([str(results_dir / "isl512_osl128_c8.json")])
+def test_one_file_can_be_reported_with_its_case(results_dir):
+    code, text = render([str(results_dir / "isl512_osl128_c8" / "profile_export_aiperf.json")])
     assert code == 0
-    row(text, "512/128", "8")
-    assert "1024/1024" not in text
+    rows(text, "512/128", "8")
+    assert "1024/1024" not in text[: text.index("Published reference")]
 
 
-def test_failed_requests_show_in_the_done_column(tmp_path):
-    data = result(1024, 1024, 8, 2000.0, 5.0, metadata=job_metadata(1024, 1024, 8), completed=35)
-    write(tmp_path, "r.json", data)
-    _, text = render([str(tmp_path)])
-    assert "35/40" in row(text, "1024/1024", "8")
-
-
-def test_without_metadata_the_shape_comes_from_the_token_totals(tmp_path):
-    write(tmp_path, "plain.json", result(2048, 256, 16, 3000.0, 6.0))
-    code, text = render([str(tmp_path)])
-    assert code == 0
-    assert "DeepSeek-R1-0528 | 8x GPU" in text  # model_id; no parallelism or precision known
-    line = row(text, "~2048/~256", "16")  # derived shape, max_concurrency
-    assert "375.0" in line  # 3000 tokens/s over the default 8 GPUs
-    (loaded,), _ = report.load(str(tmp_path))
-    assert (loaded.isl, loaded.osl, loaded.concurrency, loaded.gpus) == (2048, 256, 16, 8)
-
-
-def test_gpus_fall_back_to_tp_times_pp(tmp_path):
-    meta = job_metadata(1024, 1024, 4, tp="4", pp="1")
-    del meta["gpus"]
-    write(tmp_path, "r.json", result(1024, 1024, 4, 1000.0, 5.0, metadata=meta))
-    (loaded,), _ = report.load(str(tmp_path))
-    assert loaded.gpus == 4 and loaded.per_gpu == 250.0
-
-
-def test_per_user_falls_back_to_tpot(tmp_path):
-    data = result(1024, 1024, 4, 1000.0, 5.0)
-    del data["user_throughput"]
-    write(tmp_path, "r.json", data)
-    (loaded,), _ = report.load(str(tmp_path))
-    assert loaded.per_user == 200.0
-
-
-def test_each_setup_gets_its_own_table(tmp_path):
+def test_each_setup_gets_its_own_tables(tmp_path):
     for run, precision in (("run-a", "fp8"), ("run-b", "nvfp4")):
-        meta = job_metadata(1024, 1024, 8, run_id=run, precision=precision)
-        write(tmp_path, f"{run}.json", result(1024, 1024, 8, 2000.0, 5.0, metadata=meta))
+        meta = job_metadata(run_id=run, precision=precision)
+        write(tmp_path, run, summary(2000.0, 5.0), case(1024, 1024, 8, metadata=meta))
     _, text = render([str(tmp_path)])
-    assert "precision fp8 | TP8 PP1 EP8 | profile latency | 8x nvidia-b200 | run run-a" in text
-    assert "precision nvfp4 | TP8 PP1 EP8 | profile latency | 8x nvidia-b200 | run run-b" in text
+    assert (
+        "DeepSeek-R1-0528 | fp8 | TP8 PP1 EP8 | profile latency | 8x nvidia-b200 | run run-a"
+        in text
+    )
+    assert "| nvfp4 | TP8 PP1 EP8 | profile latency | 8x nvidia-b200 | run run-b" in text
 
 
-def test_nvidias_published_figure_is_shown_beside_the_same_shape(tmp_path):
-    meta = job_metadata(1024, 2048, 1, precision="nvfp4")
-    write(tmp_path, "r.json", result(1024, 2048, 1, 300.0, 4.0, metadata=meta))
-    code, text = render([str(tmp_path)])
+def slo_dir(tmp_path: Path, best: int = 32) -> Path:
+    """An SLO search at 1k/1k: 1..64 by doubling, 48 bisected; `best` met it last."""
+    probes = {
+        1: 180.0,
+        2: 330.0,
+        4: 600.0,
+        8: 1100.0,
+        16: 2000.0,
+        32: 3500.0,
+        48: 4200.0,
+        64: 4600.0,
+    }
+    slo = {"ttft_p99_ms": 2000.0, "tpot_p99_ms": 80.0}
+    for users, tps in probes.items():
+        met = users <= best
+        data = summary(tps, 10.0 + users, tpot_p99_ms=(60.0 if met else 95.0))
+        extra = {"slo": slo, "slo_met": met, **({"slo_best": True} if users == best else {})}
+        write(tmp_path / "isl1024_osl1024_slo", f"c{users}", data,
+              case(1024, 1024, users, mode="slo-probe", **extra))  # fmt: skip
+    write(tmp_path, "isl1024_osl1024_c1", summary(250.0, 4.0), case(1024, 1024, 1))
+    return tmp_path
+
+
+def test_the_slo_search_is_a_table_and_a_verdict(tmp_path):
+    code, text = render([str(slo_dir(tmp_path))], width=80)
     assert code == 0
-    assert "368 tok/s/user (NVIDIA tech blog, TP8/EP2 MTP3)" in row(text, "1024/2048", "1")
-    (loaded,), _ = report.load(str(tmp_path))
-    assert [p.per_user for p in loaded.published()] == [368.0]
+    assert "SLO search 1024/1024: p99 TTFT <= 2,000 ms, p99 TPOT <= 80.0 ms" in text
+    assert (
+        "highest concurrency meeting the SLO: 32 users, 3,500 output tokens/s (437.5 per GPU)"
+        in " ".join(text.split())
+    )
+    (no,) = [line for line in rows(text, "1024/1024", "48") if "no" in line]
+    assert "95.0" in no  # p99 TPOT over the limit
+    # The main tables show the fixed case and the search's answer (marked), not every probe.
+    assert len(rows(text, "1024/1024", "32*")) == 3
+    assert len(rows(text, "1024/1024", "64")) == 1  # the SLO table only
+    assert max(len(line) for line in text.splitlines()) <= 80
 
 
-def test_published_figures_match_gpu_precision_shape_and_concurrency(results_dir):
+def test_an_slo_search_that_never_met_it_says_so(tmp_path):
+    slo = {"ttft_p99_ms": 2000.0, "tpot_p99_ms": 80.0}
+    write(
+        tmp_path,
+        "c1",
+        summary(100.0, 90.0),
+        case(1024, 1024, 1, mode="slo-probe", slo=slo, slo_met=False),
+    )
+    _, text = render([str(tmp_path)])
+    assert "no concurrency tried met the SLO" in text
+
+
+# --- comparisons: like with like only -----------------------------------------
+
+
+def test_the_default_fp8_stack_has_no_published_match_but_the_seeds_row(results_dir):
     results, _ = report.load(str(results_dir))
     by_case = {(r.isl, r.osl, r.concurrency): r.published() for r in results}
-    assert by_case[(1024, 1024, 1)] == [] and by_case[(1024, 1024, 64)] == []  # none for FP8 B200
-    assert by_case[(512, 128, 8)] == []
-    nvfp4 = report.Result("x", {**results[-1].data, "precision": "nvfp4"})
-    assert [p.per_gpu for p in nvfp4.published()] == [6430.0]  # any concurrency
-    h200 = report.Result("x", {**nvfp4.data, "gpu": "nvidia-h200-141gb"})
+    assert by_case[(1024, 1024, 1)] == [] and by_case[(1024, 1024, 64)] == []
+    (seed,) = by_case[(512, 128, 8)]
+    assert seed.who == "seed recipe" and seed.kind.startswith("illustrative")
+    _, text = render([str(results_dir)])
+    assert "Compared with published figures" in text
+    (line,) = [row for row in rows(text, "512/128", "8") if "172.4 tok/s" in row]
+    assert "1,500 tok/s" in line
+
+
+def test_a_single_user_case_is_never_set_beside_a_max_throughput_figure(tmp_path):
+    meta = job_metadata(precision="nvfp4")
+    write(tmp_path, "c1", summary(300.0, 3.0), case(1024, 2048, 1, metadata=meta))
+    (result,), _ = report.load(str(tmp_path))
+    assert [(p.concurrency, p.per_user) for p in result.published()] == [(1, 368.0)]
+    _, text = render([str(tmp_path)])
+    (line,) = [row for row in rows(text, "1024/2048", "1") if "/user" in row]
+    assert "333.3/user" in line and "368.0/user" in line and "offline upper bound" in line
+
+
+def test_the_same_shape_at_another_concurrency_or_gpu_does_not_match(tmp_path):
+    meta = job_metadata(precision="nvfp4")
+    write(tmp_path, "c64", summary(9000.0, 7.0), case(1024, 2048, 64, metadata=meta))
+    (result,), _ = report.load(str(tmp_path))
+    assert result.published() == []  # NVIDIA's 1k/2k figures are at 1 and 7168 users
+    h200 = report.Result("x", result.summary, {**result.case, "metadata": job_metadata(gpu="x")})
     assert h200.published() == []
+
+
+def test_the_reference_table_has_mlperf_and_labels_nvidia_as_offline_bounds(results_dir):
+    _, text = render([str(results_dir)], width=80)
+    reference = text[text.index("Published reference figures") :]
+    for figure in ("14,631 tok/s", "31,920 tok/s", "18,592 tok/s", "33,379 tok/s"):
+        assert figure in reference, figure
+    assert "Google, MLPerf" in reference and "NVIDIA, MLPerf" in reference
+    assert reference.count("offline upper") >= 3
+    assert "precision not" in reference  # the MLPerf summaries do not state it
+    assert "nvidia-h200" not in reference  # only this GPU's figures
+
+
+# --- the plot --------------------------------------------------------------------
 
 
 def assert_png(path: Path) -> tuple[int, int]:
@@ -234,16 +271,29 @@ def test_the_plot_is_a_png_with_every_case(results_dir, tmp_path):
     assert code == 0
     assert f"plot: {target}" in text
     assert assert_png(target) == (1200, 780)  # 10 x 6.5 in at 120 dpi
-    assert target.stat().st_size > 20_000
 
 
-def test_the_plot_draws_published_figures_and_several_setups(tmp_path):
-    for run, precision, isl, osl in (("a", "nvfp4", 1024, 2048), ("b", "nvfp4", 1024, 1024)):
-        meta = job_metadata(isl, osl, 1, run_id=run, precision=precision)
-        write(tmp_path, f"{run}.json", result(isl, osl, 1, 300.0, 4.0, metadata=meta))
+def test_an_off_scale_published_point_is_marked_and_keeps_the_axes(tmp_path, monkeypatch):
+    """NVIDIA's 368 tok/s/user against a 40 tok/s/user measurement: the x axis
+    stays at the measured scale and the figure is marked at its edge."""
+    import matplotlib.axes
+
+    meta = job_metadata(precision="nvfp4")
+    write(tmp_path, "c1", summary(40.0, 25.0), case(1024, 2048, 1, metadata=meta))
+    seen = {}
+    original = matplotlib.axes.Axes.annotate
+
+    def spy(self, text, xy, *args, **kwargs):
+        seen[text] = (xy, self.get_xlim())
+        return original(self, text, xy, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "annotate", spy)
     target = tmp_path / "plot.png"
     assert render([str(tmp_path), "--plot", str(target)])[0] == 0
     assert_png(target)
+    (xy, xlim) = seen["368 tok/s/user →"]
+    assert xlim[1] == pytest.approx(40.0 * 1.25)  # measured 1000/25, plus a margin
+    assert xy[0] == pytest.approx(xlim[1])  # drawn at the edge
 
 
 def test_an_unwritable_plot_is_a_clear_error(results_dir, tmp_path, capsys):
@@ -298,36 +348,29 @@ def fake_storage(monkeypatch):
 
 
 def bucket_blobs(results_dir: Path, prefix: str) -> list[FakeBlob]:
-    return [FakeBlob(f"{prefix}{p.name}", p.read_text()) for p in sorted(results_dir.iterdir())]
+    return [
+        FakeBlob(f"{prefix}{p.relative_to(results_dir).as_posix()}", p.read_text())
+        for p in sorted(results_dir.rglob("*.json"))
+    ]
 
 
-def test_results_are_read_from_the_bucket(results_dir, fake_storage):
+def test_results_are_read_from_the_bucket_with_their_cases(results_dir, fake_storage):
     fake_storage.blobs = [
         *bucket_blobs(results_dir, "benchmarks/run/"),
-        FakeBlob("benchmarks/run/denied.json", None),
+        FakeBlob("benchmarks/run/denied/profile_export_aiperf.json", None),
     ]
     code, text = render(["gs://my-bucket/benchmarks/run"])
     assert code == 0
     (client,) = fake_storage.instances
     assert client.asked == [("my-bucket", "benchmarks/run/")]
-    for isl, osl, concurrency, *_ in CASES:
-        row(text, f"{isl}/{osl}", str(concurrency))
+    assert "167.8 / 178.3" in rows(text, "1024/1024", "64")[2]  # case.json read too
     results, problems = report.load("gs://my-bucket/benchmarks/run/")
     assert [r.name for r in results] == [
-        "isl512_osl128_c8.json",
-        "isl1024_osl1024_c1.json",
-        "isl1024_osl1024_c64.json",
+        "isl512_osl128_c8",
+        "isl1024_osl1024_c1",
+        "isl1024_osl1024_c64",
     ]
-    assert problems == [
-        "denied.json: cannot read it (PermissionError: 403 storage.objects.get denied)"
-    ]
-
-
-def test_a_whole_bucket_is_listed_without_prefix(results_dir, fake_storage):
-    fake_storage.blobs = bucket_blobs(results_dir, "")
-    results, _ = report.load("gs://my-bucket")
-    assert fake_storage.instances[0].asked == [("my-bucket", None)]
-    assert len(results) == 3
+    assert problems == ["denied: cannot read it (PermissionError: 403 storage.objects.get denied)"]
 
 
 def test_a_bucket_that_cannot_be_listed_is_one_clear_error(fake_storage, capsys):

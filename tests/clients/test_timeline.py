@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from clients import report, timeline
-from tests.clients.benchmark_results import job_metadata, result
+from tests.clients.aiperf_results import case, summary, write
 
 STAGER = {
     "writer": "stage-weights",
@@ -112,8 +112,7 @@ def test_the_cli_fails_clearly_without_a_timeline(tmp_path, capsys):
 def test_the_benchmark_report_shows_the_timeline_when_asked(folder, tmp_path):
     results = tmp_path / "results"
     results.mkdir()
-    data = result(1024, 1024, 1, 250.0, 4.0, metadata=job_metadata(1024, 1024, 1))
-    (results / "isl1024_osl1024_c1.json").write_text(json.dumps(data))
+    write(results, "isl1024_osl1024_c1", summary(250.0, 4.0), case(1024, 1024, 1))
     console = Console(record=True, width=160)
     assert report.main([str(results), "--timeline", str(folder)], console=console) == 0
     text = console.export_text()

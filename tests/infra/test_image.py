@@ -98,8 +98,8 @@ def test_a_one_line_change_in_docker_rebuilds_with_a_new_digest(dev_plan, tmp_pa
 
 def test_docker_builder_builds_locally_for_amd64_and_pushes_with_a_secret_token():
     plan = plan_of("dev", imageBuilder="docker")
-    assert [c for c in plan.of_type(COMMAND) if c.name == "cloud-build"] == []
-    built = plan.one("docker:index/image:Image").inputs
+    assert [c for c in plan.of_type(COMMAND) if c.name.startswith("cloud-build")] == []
+    built = plan.one("docker:index/image:Image", "docker-build").inputs
     assert built["build"]["platform"] == "linux/amd64"
     assert built["build"]["context"] == "docker"
     assert built["imageName"].startswith(
@@ -111,14 +111,81 @@ def test_docker_builder_builds_locally_for_amd64_and_pushes_with_a_secret_token(
     assert registry["server"] == "us-central1-docker.pkg.dev"
     assert registry["username"] == "oauth2accesstoken"
     assert DIGEST_REF.match(plan.outputs["image"])
+    bench = plan.one("docker:index/image:Image", "docker-build-benchmark").inputs
+    assert bench["build"]["context"] == "docker/benchmark"
+    assert bench["build"]["dockerfile"] == "docker/benchmark/Dockerfile"
+    assert bench["imageName"].startswith(
+        "us-central1-docker.pkg.dev/my-a4-project/dsr1-images/benchmark:"
+    )
 
 
-def test_prebuilt_image_is_used_as_given_with_nothing_built():
+def test_prebuilt_images_are_used_as_given_with_nothing_built():
     ref = "us-docker.pkg.dev/team/images/trtllm-serve@sha256:" + "b" * 64
-    plan = plan_of("dev", imageBuilder="prebuilt", prebuiltImage=ref)
-    assert [c for c in plan.of_type(COMMAND) if c.name == "cloud-build"] == []
+    bench = "us-docker.pkg.dev/team/images/benchmark:0.13.0-1"
+    plan = plan_of("dev", imageBuilder="prebuilt", prebuiltImage=ref, prebuiltBenchmarkImage=bench)
+    assert [c for c in plan.of_type(COMMAND) if c.name.startswith("cloud-build")] == []
     assert plan.of_type("docker:index/image:Image") == []
     assert plan.outputs["image"] == ref
+    job = next(j for j in plan.of_type("kubernetes:batch/v1:Job") if j.name == "benchmark")
+    assert job.inputs["spec"]["template"]["spec"]["containers"][0]["image"] == bench
+
+
+def test_prebuilt_with_the_benchmark_needs_a_pinned_benchmark_image():
+    from infra.config import ConfigError
+
+    ref = "us-docker.pkg.dev/team/images/trtllm-serve@sha256:" + "b" * 64
+    with pytest.raises(ConfigError) as caught:
+        runner.run("dev", overrides={"imageBuilder": "prebuilt", "prebuiltImage": ref})
+    assert caught.value.problems == [
+        "prebuiltBenchmarkImage: required with imageBuilder prebuilt and benchmarkEnabled "
+        "(the AIPerf image built from docker/benchmark/)"
+    ]
+    with pytest.raises(ConfigError) as caught:
+        runner.run(
+            "dev",
+            overrides={
+                "imageBuilder": "prebuilt",
+                "prebuiltImage": ref,
+                "prebuiltBenchmarkImage": "us-docker.pkg.dev/team/images/benchmark:latest",
+            },
+        )
+    assert caught.value.problems[0].startswith("prebuiltBenchmarkImage: ")
+    assert "`latest` moves" in caught.value.problems[0]
+
+
+def test_the_benchmark_image_is_a_second_cloud_build_of_its_own_context(dev_plan):
+    build = dev_plan.one(COMMAND, "cloud-build-benchmark")
+    args = shlex.split(build.inputs["create"])
+    assert args[:4] == ["gcloud", "builds", "submit", "docker/benchmark"]
+    assert "--config=docker/benchmark/cloudbuild.yaml" in args
+    tag = image.context_hash(image.DOCKER_DIR / "benchmark")[:16]
+    assert (
+        "--substitutions=_REGISTRY=us-central1-docker.pkg.dev/my-a4-project/dsr1-images,"
+        f"_IMAGE_NAME=benchmark,_TAG={tag}"
+    ) in args
+    builder = dev_plan.one("gcp:serviceaccount/account:Account", "image-builder")
+    assert f"--service-account={builder.id}" in args  # the same builder, no second account
+    assert build.inputs["triggers"] == [image.context_hash(image.DOCKER_DIR / "benchmark")]
+    assert build.inputs["triggers"] != dev_plan.one(COMMAND, "cloud-build").inputs["triggers"]
+
+
+def test_a_change_in_the_benchmark_context_does_not_rebuild_the_server(
+    dev_plan, tmp_path, monkeypatch
+):
+    context = tmp_path / "docker"
+    shutil.copytree(image.DOCKER_DIR, context)
+    with (context / "benchmark" / "run_benchmarks.py").open("a") as script:
+        script.write("# one more line\n")
+    monkeypatch.setattr(image, "DOCKER_DIR", context)
+    changed = runner.run("dev")
+    assert (
+        changed.one(COMMAND, "cloud-build").inputs["triggers"]
+        == dev_plan.one(COMMAND, "cloud-build").inputs["triggers"]
+    )
+    assert (
+        changed.one(COMMAND, "cloud-build-benchmark").inputs["triggers"]
+        != dev_plan.one(COMMAND, "cloud-build-benchmark").inputs["triggers"]
+    )
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,8 @@ def plan_diff(running, paused):
             "dev",
             1,
             [
+                # The benchmark Job and its metrics reader; the benchmark image stays.
+                ("gcp:projects/iAMMember:IAMMember", "benchmark-metrics-reader"),
                 ("kubernetes:batch/v1:Job", "benchmark"),
                 ("kubernetes:batch/v1:Job", "smoke-check"),
                 ("kubernetes:core/v1:ConfigMap", "script"),

@@ -40,6 +40,7 @@ def test_every_stack_passes_the_pack(pack, stack, preview):
         {
             "imageBuilder": "prebuilt",
             "prebuiltImage": "nvcr.io/nvidia/tensorrt-llm/release:1.3.0rc14",
+            "prebuiltBenchmarkImage": "us-docker.pkg.dev/team/images/benchmark:0.13.0",
         },
         {"machineType": "a3-ultragpu-8g"},
         {"prometheusMetrics": True, "awaitServing": False},

@@ -31,9 +31,29 @@ def served_options(plan) -> dict:
 @pytest.mark.parametrize("model", ["fp8", "nvfp4"])
 @pytest.mark.parametrize("profile", ["latency", "throughput"])
 def test_the_options_file_is_nvidias_published_profile(model, profile):
-    plan = plan_of("dev", model=model, servingProfile=profile)
+    """maxSeqLen 0 serves NVIDIA's benchmark profile exactly; the default
+    changes max_seq_len alone."""
     published = yaml.safe_load(options.profile_path(model, profile).read_text())
+    plan = plan_of("dev", model=model, servingProfile=profile, maxSeqLen=0, benchmarkEnabled=False)
     assert served_options(plan) == published
+    assert published["max_seq_len"] == 2068
+    default = served_options(plan_of("dev", model=model, servingProfile=profile))
+    assert {k: v for k, v in default.items() if k != "max_seq_len"} == {
+        k: v for k, v in published.items() if k != "max_seq_len"
+    }
+
+
+@pytest.mark.parametrize("profile", ["latency", "throughput"])
+@pytest.mark.parametrize("model", ["fp8", "nvfp4"])
+def test_the_default_stack_lets_r1_finish_a_chat_answer(model, profile):
+    """The README's headline chat ("Which is larger, 9.9 or 9.11?") completes:
+    after the longest prompt the server takes in one step (max_num_tokens),
+    every request keeps DeepSeek-R1's full 32,768-token generation budget (its
+    model card's maximum generation length), and the chat client asks for no
+    smaller limit (tests/clients/test_chat.py)."""
+    served = served_options(plan_of("dev", model=model, servingProfile=profile))
+    assert served["max_seq_len"] - served["max_num_tokens"] >= 32768
+    assert served["max_seq_len"] <= 163840  # DeepSeek-R1's max_position_embeddings
 
 
 def test_profiles_are_nvidias_b200_values():
@@ -60,7 +80,8 @@ def test_profiles_are_nvidias_b200_values():
 def test_overrides_and_parallel_sizes_are_applied_over_the_profile():
     plan = plan_of(
         "dev",
-        servingOverrides="kv_cache_config: {free_gpu_memory_fraction: 0.85}\nmax_seq_len: 8192",
+        servingOverrides="kv_cache_config: {free_gpu_memory_fraction: 0.85}",
+        maxSeqLen=8192,
         epSize=4,
     )
     served = served_options(plan)
@@ -335,9 +356,7 @@ def test_a_change_of_server_options_rolls_the_server(dev_plan):
         return annotations["a4-deepseek/options-sha256"]
 
     assert options_hash(plan_of("dev")) == options_hash(dev_plan)
-    assert options_hash(plan_of("dev", servingOverrides="max_seq_len: 16384")) != options_hash(
-        dev_plan
-    )
+    assert options_hash(plan_of("dev", maxSeqLen=16384)) != options_hash(dev_plan)
     assert options_hash(plan_of("dev", servingProfile="throughput")) != options_hash(dev_plan)
 
 
