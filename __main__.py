@@ -1,11 +1,12 @@
 """DeepSeek-R1 on TensorRT-LLM, on a GKE A4 High node pool: the composition root.
 
 project services
-  |- node identity ---------------------.
-  |- network (host, gVNIC, RDMA VPCs) --+-- cluster + system pool --+-- GPU node pool --.
-  |- registry -- image (Cloud Build) ---|---------------------------|-------------------+
-  '- storage (bucket, workload IAM) ----'                           |                   |
-                                      namespace, pod networks, weights Job -------------+-- serving
+  |- node identity, registry (+ IAM propagation) -.
+  |- network (host, gVNIC, RDMA VPCs) ------------+-- cluster + system pool --+-- GPU node pool --.
+  |- preflight checks (zone, profile, capacity) --|---------------------------'                   |
+  |- registry -- image (Cloud Build, after IAM) --|---------------------------.                   |
+  '- storage (bucket; workload IAM after cluster) '                           |                   |
+                                      namespace, pod networks, weights Job ---+-------------------+-- serving
 """
 
 import pulumi
@@ -17,6 +18,7 @@ from infra.gpu_node_pool import GpuNodePool
 from infra.identity import NodeIdentity
 from infra.image import Image
 from infra.network import Network, existing_node_networks
+from infra.preflight import Preflight
 from infra.registry import Registry
 from infra.services import ProjectServices
 from infra.storage import Storage
@@ -45,19 +47,31 @@ on_gcp = pulumi.ResourceOptions(providers=[gcp_provider])
 services = ProjectServices("services", cfg.project, opts=on_gcp)
 apis = services.enabled
 nodes = NodeIdentity("node-identity", cfg.project, names.node_service_account, apis, opts=on_gcp)
+registry = Registry("registry", cfg, names.registry, nodes.account.member, apis, opts=on_gcp)
+# Node pools start once the nodes' roles (and registry access) have propagated.
+node_roles_ready = [nodes.ready, registry.reader_ready]
 
 if cfg.cluster_mode == "create":
     network = Network("network", cfg, names, apis, opts=on_gcp)
-    # Nodes (the default pool too, until removed) need their roles first.
+    # The default pool (until removed) runs as the node account: roles first.
     created = Cluster(
-        "cluster", cfg, names, network, nodes.email, apis + nodes.bindings, opts=on_gcp
+        "cluster",
+        cfg,
+        names,
+        network,
+        nodes.email,
+        apis + nodes.bindings,
+        node_roles_ready,
+        opts=on_gcp,
     )
     cluster, system_pool = created.ref, [created.system_pool]
     node_networks = network.node_networks
 else:
-    cluster, system_pool = AdoptedCluster("cluster", cfg, names, opts=on_gcp).ref, []
+    cluster, system_pool = AdoptedCluster("cluster", cfg, names, apis, opts=on_gcp).ref, []
     node_networks = existing_node_networks(names)
 
+# The GPU pool is created only if the zone, profile, reservation and quota fit.
+preflight = Preflight("preflight", cfg, names, apis, opts=on_gcp) if cfg.preflight_checks else None
 gpu_pool = GpuNodePool(
     "gpu-pool",
     cfg,
@@ -65,11 +79,12 @@ gpu_pool = GpuNodePool(
     cluster,
     nodes.email,
     node_networks,
-    depends_on=apis + nodes.bindings,
+    depends_on=apis + nodes.bindings + node_roles_ready,
+    node_locations=preflight.gate([cfg.zone]) if preflight else None,
     opts=on_gcp,
 )
-registry = Registry("registry", cfg, names.registry, nodes.account.member, apis, opts=on_gcp)
-storage = Storage("storage", cfg, names.bucket, apis, opts=on_gcp)
+# The workload binding names the cluster's identity pool, so it follows the cluster.
+storage = Storage("storage", cfg, names.bucket, cluster.workload_pool, apis, opts=on_gcp)
 image = Image(
     "image",
     cfg,
@@ -97,7 +112,7 @@ Weights(
     namespace,
     image.ref,
     storage.bucket.name,
-    depends_on=[storage.binding, *system_pool],
+    depends_on=[storage.ready, *system_pool],
     opts=on_k8s,
 )
 serving = Serving(
@@ -107,7 +122,7 @@ serving = Serving(
     namespace,
     image.ref,
     storage.bucket.name,
-    depends_on=[gpu_pool.pool, storage.binding, *pod_networks],
+    depends_on=[gpu_pool.pool, storage.ready, *pod_networks],
     opts=on_k8s,
 )
 

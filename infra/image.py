@@ -26,6 +26,7 @@ import pulumi_docker as docker
 import pulumi_gcp as gcp
 
 from infra.config import StackConfig
+from infra.propagation import iam_propagation
 
 DOCKER_DIR = Path(__file__).resolve().parent.parent / "docker"
 # Paths in the build command are relative to the project directory, where
@@ -168,6 +169,9 @@ class Image(pulumi.ComponentResource):
                 opts=child,
             ),
         ]
+        # The build uses the roles at once: wait until IAM has applied them, or
+        # the first build fails with 403 on the staged source or the push.
+        grants_ready = iam_propagation("builder-roles-propagation", grants, self)
         build_command = pulumi.Output.all(registry_path, bucket.name, builder.id).apply(
             lambda args: cloud_build_command(
                 cfg.project, cfg.region, args[0], tag, f"gs://{args[1]}/cloudbuild/source", args[2]
@@ -181,7 +185,7 @@ class Image(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(
                 child,
                 pulumi.ResourceOptions(
-                    depends_on=[*grants, repository],
+                    depends_on=[*grants, grants_ready, repository],
                     custom_timeouts=pulumi.CustomTimeouts(create="130m"),
                 ),
             ),

@@ -18,6 +18,8 @@ REQUIRED_SERVICES = (
     "logging.googleapis.com",
     "monitoring.googleapis.com",
     "cloudresourcemanager.googleapis.com",
+    # Read by the preflight quota check (infra/preflight.py).
+    "cloudquotas.googleapis.com",
 )
 
 
