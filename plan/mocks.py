@@ -147,21 +147,24 @@ class PlatformFacts:
     # (project, name) -> reservation.
     reservations: dict[tuple[str, str], Reservation] = field(
         default_factory=lambda: {
-            ("my-a4-project", "a4-dense-reservation"): Reservation(
+            (owner, "a4-dense-reservation"): Reservation(
                 "a4-highgpu-8g", 2, "us-central1-b", blocks={"block-1": (2, 0)}
             )
+            # The stacks' project, and a project that shares its reservation.
+            for owner in ("my-a4-project", "capacity-owner")
         }
     )
     # Cloud Quotas quota ID -> {region: limit}; a missing ID or region is 0.
     quotas: dict[str, dict[str, int]] = field(
         default_factory=lambda: {
-            f"{kind}-{gpu}-GPUS-per-project-region": {"us-central1": 16}
+            f"{kind}-{gpu}-GPUS-per-project-region": {"us-central1": 512}
             for kind in ("NVIDIA", "PREEMPTIBLE-NVIDIA")
-            for gpu in ("B200", "H200")
+            for gpu in ("B200", "H200-141GB")
         }
     )
-    # (region, name) of subnetworks that exist (an adopted cluster's).
-    subnetworks: set[tuple[str, str]] = field(default_factory=set)
+    # (region, name) of the subnetworks that exist before `pulumi up` (an
+    # adopted cluster's); None: every one the plan looks up exists.
+    subnetworks: set[tuple[str, str]] | None = None
     # Whether an adopted cluster has Workload Identity enabled.
     adopted_cluster_workload_identity: bool = True
 
@@ -349,7 +352,7 @@ class PlanMocks(pulumi_mocks.Mocks):
             }
         if token == "gcp:compute/getSubnetwork:getSubnetwork":
             region, name = args.get("region"), args.get("name")
-            exists = (region, name) in facts.subnetworks
+            exists = facts.subnetworks is None or (region, name) in facts.subnetworks
             link = f"https://www.googleapis.com/compute/v1/projects/{args.get('project')}/regions/{region}/subnetworks/{name}"
             return {"name": name, "region": region, "selfLink": link if exists else ""}
         if token == "command:local:run":

@@ -41,7 +41,8 @@ def test_every_stack_passes_the_pack(pack, stack, preview):
             "imageBuilder": "prebuilt",
             "prebuiltImage": "nvcr.io/nvidia/tensorrt-llm/release:1.3.0rc14",
         },
-        {"machineType": "a3-ultragpu-8g"},
+        # The prod stack's reservation holds A4 machines: preflight would refuse.
+        {"machineType": "a3-ultragpu-8g", "preflightChecks": False},
         {"prometheusMetrics": True, "awaitServing": False},
     ],
     ids=["internal-lb", "adopt", "docker", "prebuilt", "a3-ultra", "metrics"],
