@@ -1,6 +1,8 @@
 """The offline plan: what `pulumi up` would create for a stack, with no cloud and no CLI.
 
     python -m plan [STACK] [--out DIR]
+    python -m plan preflight [STACK]   (the checks before the GPU pool, plan/preflight.py)
+    python -m plan timeline [STACK]    (the order of a first apply, plan/platform.py)
 
 Runs the real program (`__main__.py`) in-process under Pulumi's mocks, prints
 the resources grouped by component with their settings, and writes a JSON copy
@@ -19,6 +21,15 @@ from plan import report, runner
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["preflight"]:
+        from plan import preflight
+
+        return preflight.main(argv[1:])
+    if argv[:1] == ["timeline"]:
+        from plan import platform
+
+        return platform.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m plan", description=__doc__.split("\n\n")[0])
     parser.add_argument("stack", nargs="?", default="dev", help="stack name (Pulumi.<stack>.yaml)")
     parser.add_argument(

@@ -35,6 +35,7 @@ them on a first apply (every step after what it waits for).
 
 from __future__ import annotations
 
+import argparse
 import re
 import shlex
 from collections.abc import Iterable
@@ -479,3 +480,16 @@ def render_replay(steps: list[Step]) -> str:
         parts = [f"{key}: {', '.join(items)}" for key, items in groups.items()]
         lines.append(f"{number:>2}. " + "; ".join(parts))
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m plan timeline [STACK]`: the first-apply sequence of a stack."""
+    from plan import runner
+
+    parser = argparse.ArgumentParser(
+        prog="python -m plan timeline", description="The order a first `pulumi up` creates things."
+    )
+    parser.add_argument("stack", nargs="?", default="dev", help="stack name (Pulumi.<stack>.yaml)")
+    args = parser.parse_args(argv)
+    print(render_replay(replay(runner.run(args.stack))))
+    return 0

@@ -10,6 +10,7 @@ Every plan is then checked against the platform's documented preconditions
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import runpy
@@ -22,7 +23,7 @@ import pulumi
 import yaml
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from plan import platform
 from plan.mocks import CapturingMonitor, Invocation, PlanMocks, Registration, Secret
@@ -147,7 +148,11 @@ def run(
     def program() -> None:
         runpy.run_path(str(repo / "__main__.py"), run_name="__main__")
 
-    _sync_await(run_pulumi_func(program))
+    try:
+        _sync_await(run_pulumi_func(program))
+    except BaseException:
+        _drain_event_loop()
+        raise
     outputs = _resolve_outputs(pulumi_settings.get_root_resource().outputs)
     result = PlanResult(
         stack,
@@ -162,6 +167,22 @@ def run(
         if violations:
             raise platform.PlatformError(violations)
     return result
+
+
+def _drain_event_loop() -> None:
+    """Finish what a failed program left running (outputs that depend on the
+    one that raised), so that the next run in this process starts clean."""
+    # The SDK keeps the apply tasks it awaits at the end of a run in a
+    # process-wide set; a failed run leaves them there for the next one.
+    settings = pulumi_settings.SETTINGS
+    with settings.lock:
+        settings.outputs.clear()
+    loop = _ensure_event_loop()
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
 
 def _resolve_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
