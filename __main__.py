@@ -1,12 +1,13 @@
 """DeepSeek-R1 on TensorRT-LLM, on a GKE A4 High node pool: the composition root.
 
 project services
-  |- node identity ---------------------.
-  |- network (host, gVNIC, RDMA VPCs) --+-- cluster + system pool --+-- GPU node pool --.
-  |- registry -- image (Cloud Build) ---|---------------------------|-------------------+
-  |- storage (bucket, workload IAM) ----'                           |                   |
-  |    '- weights source: staging build (Cloud Build) or a pre-staged bucket ...........:
-  |                                   namespace, pod networks ------------------------+-- serving
+  |- node identity, registry (+ IAM propagation) -.
+  |- network (host, gVNIC, RDMA VPCs) ------------+-- cluster + system pool --+-- GPU node pool --.
+  |- preflight checks (zone, profile, capacity) --|---------------------------'                   |
+  |- registry -- image (Cloud Build, after IAM) --|---------------------------.                   |
+  |- storage (bucket; workload IAM after cluster) '                           |                   |
+  |    '- weights source: staging build (Cloud Build) or a pre-staged bucket ..........................:
+  |                                   namespace, pod networks ----------------+-------------------+-- serving
   (serving pods wait for the staged weights at run time, then copy them to local SSD)
 """
 
@@ -20,12 +21,14 @@ from infra.identity import NodeIdentity
 from infra.image import Image
 from infra.monitoring import Monitoring
 from infra.network import Network, existing_node_networks
+from infra.preflight import Preflight
 from infra.registry import Registry
 from infra.services import ProjectServices
 from infra.storage import Storage
 from infra.weights_staging import WeightsSource
 from workloads import kubernetes
 from workloads.benchmark import Benchmark
+from workloads.benchmark import account_name as benchmark_account
 from workloads.namespace import Namespace
 from workloads.networks import PodNetworks
 from workloads.options import checkpoint
@@ -50,19 +53,31 @@ on_gcp = pulumi.ResourceOptions(providers=[gcp_provider])
 services = ProjectServices("services", cfg.project, opts=on_gcp)
 apis = services.enabled
 nodes = NodeIdentity("node-identity", cfg.project, names.node_service_account, apis, opts=on_gcp)
+registry = Registry("registry", cfg, names.registry, nodes.account.member, apis, opts=on_gcp)
+# Node pools start once the nodes' roles (and registry access) have propagated.
+node_roles_ready = [nodes.ready, registry.reader_ready]
 
 if cfg.cluster_mode == "create":
     network = Network("network", cfg, names, apis, opts=on_gcp)
-    # Nodes (the default pool too, until removed) need their roles first.
+    # The default pool (until removed) runs as the node account: roles first.
     created = Cluster(
-        "cluster", cfg, names, network, nodes.email, apis + nodes.bindings, opts=on_gcp
+        "cluster",
+        cfg,
+        names,
+        network,
+        nodes.email,
+        apis + nodes.bindings,
+        node_roles_ready,
+        opts=on_gcp,
     )
     cluster, system_pool = created.ref, [created.system_pool]
     node_networks = network.node_networks
 else:
-    cluster, system_pool = AdoptedCluster("cluster", cfg, names, opts=on_gcp).ref, []
+    cluster, system_pool = AdoptedCluster("cluster", cfg, names, apis, opts=on_gcp).ref, []
     node_networks = existing_node_networks(names)
 
+# The GPU pool is created only if the zone, profile, reservation and quota fit.
+preflight = Preflight("preflight", cfg, names, apis, opts=on_gcp) if cfg.preflight_checks else None
 gpu_pool = GpuNodePool(
     "gpu-pool",
     cfg,
@@ -70,13 +85,15 @@ gpu_pool = GpuNodePool(
     cluster,
     nodes.email,
     node_networks,
-    depends_on=apis + nodes.bindings,
+    depends_on=apis + nodes.bindings + node_roles_ready,
+    node_locations=preflight.gate([cfg.zone]) if preflight else None,
     opts=on_gcp,
 )
-registry = Registry("registry", cfg, names.registry, nodes.account.member, apis, opts=on_gcp)
-storage = Storage("storage", cfg, names.bucket, apis, opts=on_gcp)
-# Waits only for the APIs, the bucket and IAM: the download runs while GKE
-# creates the cluster and node pools, and needs neither them nor the image.
+# The workload binding names the cluster's identity pool, so it follows the cluster.
+storage = Storage("storage", cfg, names.bucket, cluster.workload_pool, apis, opts=on_gcp)
+# The staging waits only for the APIs, the bucket and its own IAM: the download
+# runs while GKE creates the cluster and node pools, and needs neither them nor
+# the image.
 weights = WeightsSource(
     "weights",
     cfg,
@@ -118,7 +135,7 @@ serving = Serving(
     weights.bucket,
     weights.prefix,
     # Not on the staging: pods wait for its completion marker at run time.
-    depends_on=[gpu_pool.pool, storage.binding, *weights.grants, *pod_networks],
+    depends_on=[gpu_pool.pool, storage.ready, *weights.ready, *pod_networks],
     opts=on_k8s,
 )
 
@@ -200,7 +217,7 @@ if cfg.benchmark_enabled and not cfg.paused:
         weights.prefix,
         serving.url,
         serving.app_name,
-        storage.workload_member,
+        storage.principal(cfg.namespace, benchmark_account(cfg)),
         # Not against a server that failed its smoke check.
         depends_on=[serving.deployment, *checked],
         # Kubernetes objects, and the IAM grant of its metrics reader on GCP.

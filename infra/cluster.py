@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.config import StackConfig
+from infra.config import StackConfig, min_gke_version, version_key
 from infra.naming import Names
 from infra.network import POD_RANGE, SERVICE_RANGE, Network
 from infra.storage import tier
@@ -49,21 +49,35 @@ def hardened_node_config(service_account: pulumi.Input[str]) -> dict:
 
 
 def pick_version(
-    channel_versions: dict[str, str], latest_master: str | None, channel: str, prefix: str
+    channel_versions: dict[str, str],
+    latest_master: str | None,
+    channel: str,
+    prefix: str,
+    floor: tuple[str, str] = ("", ""),
 ) -> str:
     """The control-plane version, as Cluster Toolkit's gke-cluster picks it:
     the channel's newest version matching the prefix (the data source leaves
-    the channel out when none matches), else the newest matching version."""
+    the channel out when none matches), else the newest matching version.
+    It must not be older than `floor` (version, why)."""
     version = channel_versions.get(channel) or latest_master
     if not version:
         raise ValueError(
             f"gkeVersionPrefix: no GKE version matches {prefix!r} in channel {channel}; "
             "list them with `gcloud container get-server-config`"
         )
+    minimum, why = floor
+    if minimum and "<computed:" not in version and version_key(version) < version_key(minimum):
+        raise ValueError(
+            f"gkeVersionPrefix: {prefix or 'the ' + channel + ' default'} resolves to GKE "
+            f"{version}, older than {minimum} ({why}); set gkeVersionPrefix to "
+            f"{'.'.join(minimum.split('.')[:2])}. or newer, or choose a newer releaseChannel"
+        )
     return version
 
 
-def resolve_version(versions, channel: str, prefix: str) -> pulumi.Output[str]:
+def resolve_version(
+    versions, channel: str, prefix: str, floor: tuple[str, str] = ("", "")
+) -> pulumi.Output[str]:
     """The newest version of the channel with `prefix`, or without a prefix the
     channel's default version."""
     by_channel = (
@@ -72,7 +86,33 @@ def resolve_version(versions, channel: str, prefix: str) -> pulumi.Output[str]:
         else versions.release_channel_default_version
     )
     return pulumi.Output.all(by_channel, versions.latest_master_version).apply(
-        lambda args: pick_version(args[0] or {}, args[1], channel, prefix)
+        lambda args: pick_version(args[0] or {}, args[1], channel, prefix, floor)
+    )
+
+
+def maintenance_policy(cfg: StackConfig) -> gcp.container.ClusterMaintenancePolicyArgs:
+    """A daily window and, by default, an exclusion that keeps GKE from
+    upgrading nodes (and so recreating the GPU node) until the version's end of
+    support; the control plane still gets patches. Cluster Toolkit's
+    gke-cluster `maintenance_start_time` / `maintenance_exclusions` and its A4
+    blueprint's `no-minor-or-node-upgrades-indefinite` exclusion."""
+    exclusions = []
+    if cfg.maintenance_exclusion_scope != "NONE":
+        exclusions.append(
+            gcp.container.ClusterMaintenancePolicyMaintenanceExclusionArgs(
+                exclusion_name=cfg.maintenance_exclusion_scope.lower().replace("_", "-"),
+                start_time=cfg.maintenance_exclusion_start,
+                exclusion_options=gcp.container.ClusterMaintenancePolicyMaintenanceExclusionExclusionOptionsArgs(
+                    scope=cfg.maintenance_exclusion_scope,
+                    end_time_behavior="UNTIL_END_OF_SUPPORT",
+                ),
+            )
+        )
+    return gcp.container.ClusterMaintenancePolicyArgs(
+        daily_maintenance_window=gcp.container.ClusterMaintenancePolicyDailyMaintenanceWindowArgs(
+            start_time=cfg.maintenance_start_time
+        ),
+        maintenance_exclusions=exclusions,
     )
 
 
@@ -85,6 +125,10 @@ class ClusterRef:
     id: pulumi.Output[str]
     endpoint: pulumi.Output[str]
     ca_certificate: pulumi.Output[str]
+    # The project's workload identity pool (`<project>.svc.id.goog`), read from
+    # the cluster: an IAM binding that names it waits for the cluster, which
+    # creates the pool.
+    workload_pool: pulumi.Output[str]
 
 
 class Cluster(pulumi.ComponentResource):
@@ -98,18 +142,25 @@ class Cluster(pulumi.ComponentResource):
         network: Network,
         node_service_account: pulumi.Input[str],
         depends_on: list[pulumi.Resource],
+        node_roles_ready: list[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ):
+        """`depends_on`: the APIs and the node account's roles; `node_roles_ready`:
+        what node pools wait for (the IAM propagation delay after those roles)."""
         super().__init__("a4deepseek:infra:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, depends_on=depends_on)
 
+        # Waits for the APIs: on an empty project the call fails while the
+        # Kubernetes Engine API is off.
         versions = gcp.container.get_engine_versions_output(
             project=cfg.project,
             location=cfg.region,
             version_prefix=cfg.gke_version_prefix or None,
-            opts=pulumi.InvokeOutputOptions(parent=self),
+            opts=pulumi.InvokeOutputOptions(parent=self, depends_on=depends_on),
         )
-        self.version = resolve_version(versions, cfg.release_channel, cfg.gke_version_prefix)
+        self.version = resolve_version(
+            versions, cfg.release_channel, cfg.gke_version_prefix, min_gke_version(cfg)
+        )
 
         self.cluster = gcp.container.Cluster(
             "gke",
@@ -132,6 +183,7 @@ class Cluster(pulumi.ComponentResource):
             enable_multi_networking=True,
             release_channel=gcp.container.ClusterReleaseChannelArgs(channel=cfg.release_channel),
             min_master_version=self.version,
+            maintenance_policy=maintenance_policy(cfg),
             workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(
                 workload_pool=f"{cfg.project}.svc.id.goog"
             ),
@@ -212,7 +264,12 @@ class Cluster(pulumi.ComponentResource):
                 labels={"pool": "system"},
                 **hardened_node_config(node_service_account),
             ),
-            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=CLUSTER_TIMEOUTS),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                custom_timeouts=CLUSTER_TIMEOUTS,
+                # Nodes start once the node account's roles have propagated.
+                depends_on=node_roles_ready,
+            ),
         )
 
         self.ref = ClusterRef(
@@ -221,6 +278,9 @@ class Cluster(pulumi.ComponentResource):
             id=self.cluster.id,
             endpoint=self.cluster.endpoint,
             ca_certificate=self.cluster.master_auth.cluster_ca_certificate,
+            workload_pool=self.cluster.workload_identity_config.apply(
+                lambda config: config.workload_pool if config else ""
+            ),
         )
         self.register_outputs(
             {
@@ -231,17 +291,37 @@ class Cluster(pulumi.ComponentResource):
         )
 
 
+def adopted_workload_pool(configs, cluster: str, project: str) -> str:
+    """The workload pool of an adopted cluster; the serving pods reach the
+    bucket through Workload Identity, so a cluster without it cannot serve."""
+    pools = [c.workload_pool for c in configs or [] if c.workload_pool]
+    if not pools:
+        raise ValueError(
+            f"clusterName: the adopted cluster {cluster!r} has no Workload Identity; enable it "
+            f"(gcloud container clusters update {cluster} --workload-pool={project}.svc.id.goog) "
+            "or use clusterMode create"
+        )
+    return pools[0]
+
+
 class AdoptedCluster(pulumi.ComponentResource):
     """An existing cluster, read (not managed) so the GPU pool can attach to it."""
 
-    def __init__(self, name: str, cfg: StackConfig, names: Names, opts=None):
+    def __init__(
+        self,
+        name: str,
+        cfg: StackConfig,
+        names: Names,
+        depends_on: list[pulumi.Resource],
+        opts=None,
+    ):
         super().__init__("a4deepseek:infra:AdoptedCluster", name, None, opts)
         location = cfg.cluster_location or cfg.region
         existing = gcp.container.get_cluster_output(
             project=cfg.project,
             name=names.cluster,
             location=location,
-            opts=pulumi.InvokeOutputOptions(parent=self),
+            opts=pulumi.InvokeOutputOptions(parent=self, depends_on=depends_on),
         )
         self.ref = ClusterRef(
             name=existing.name,
@@ -250,6 +330,9 @@ class AdoptedCluster(pulumi.ComponentResource):
             endpoint=existing.endpoint,
             ca_certificate=existing.master_auths.apply(
                 lambda auths: auths[0].cluster_ca_certificate
+            ),
+            workload_pool=existing.workload_identity_configs.apply(
+                lambda configs: adopted_workload_pool(configs, names.cluster, cfg.project)
             ),
         )
         self.register_outputs({"name": existing.name})

@@ -35,6 +35,10 @@ CLUSTER_MODES = ("create", "adopt")
 RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED")
 GPU_DRIVER_VERSIONS = ("LATEST", "DEFAULT")
 BUCKET_ON_DESTROY = ("delete", "retain", "protect")
+# Maintenance exclusion scopes that can last until the version's end of
+# support (container v1 API MaintenanceExclusionOptions; Cluster Toolkit's
+# gke-cluster module allows UNTIL_END_OF_SUPPORT only with these).
+MAINTENANCE_EXCLUSION_SCOPES = ("NO_MINOR_OR_NODE_UPGRADES", "NO_MINOR_UPGRADES", "NONE")
 IMAGE_BUILDERS = ("cloudbuild", "docker", "prebuilt")
 SERVICE_TYPES = ("ClusterIP", "InternalLoadBalancer")
 # DeepSeek-R1's config.json: max_position_embeddings (the longest context).
@@ -53,6 +57,10 @@ CLUSTER_NAME_ADVISED = 15
 # Compute names are at most 63 characters; the longest suffix the stack adds
 # to a network's name is `-internal` (its firewall rule).
 NETWORK_NAME_MAX = 63 - len("-internal")
+# Flex-start node pools with GPUs need GKE 1.32.2-gke.1652000 or later (the
+# TPU floor is 1.33.0-gke.1712000): cloud.google.com/kubernetes-engine/docs/
+# concepts/dws, "Requirements".
+FLEX_START_GPU_MIN_GKE = "1.32.2-gke.1652000"
 
 
 class SecretStr:
@@ -120,6 +128,12 @@ class StackConfig:
         "Marks a production stack: requires cluster deletion protection and a kept bucket.",
         False,
     )
+    preflight_checks: bool = setting(
+        "Check before the GPU node pool is created that the zone offers the machine type "
+        "and the RoCE profile, that the reservation exists and fits, and that the quota "
+        "suffices (`python -m plan preflight` shows the checks).",
+        True,
+    )
 
     # --- cluster ---------------------------------------------------------
     cluster_mode: str = setting(
@@ -150,6 +164,22 @@ class StackConfig:
         "e2-standard-8",
     )
     system_max_nodes: int = setting("Autoscaling ceiling of the system node pool.", 3)
+    maintenance_start_time: str = setting(
+        "Start of the daily maintenance window, `HH:MM` UTC (Cluster Toolkit's gke-cluster "
+        "default).",
+        "09:00",
+    )
+    maintenance_exclusion_scope: str = setting(
+        "Upgrades GKE may not do until the version's end of support; the default keeps "
+        "auto-upgrades from recreating the GPU node (Cluster Toolkit's A4 blueprint). "
+        "`NONE` allows every upgrade in the window.",
+        "NO_MINOR_OR_NODE_UPGRADES",
+        choices=MAINTENANCE_EXCLUSION_SCOPES,
+    )
+    maintenance_exclusion_start: str = setting(
+        "Start of the maintenance exclusion, RFC 3339 UTC (Cluster Toolkit's A4 blueprint value).",
+        "2025-12-01T00:00:00Z",
+    )
 
     # --- GPU node pool ---------------------------------------------------
     machine_type: str = setting(
@@ -184,15 +214,37 @@ class StackConfig:
     host_subnet_cidr: str = setting("Host subnet (nodes).", "192.168.0.0/18")
     pod_cidr: str = setting("Secondary range for pods.", "10.4.0.0/14")
     service_cidr: str = setting("Secondary range for services.", "10.0.32.0/20")
+    host_subnet_name: str = setting("Host subnet; empty derives `<hostNetworkName>-sub`.", "")
     gvnic_network_name: str = setting("Second gVNIC VPC; empty derives `<namePrefix>-net-1`.", "")
+    gvnic_subnet_name: str = setting(
+        "gVNIC subnet; empty derives `<gvnicNetworkName>-sub`. With clusterMode adopt, the "
+        "existing one (Cluster Toolkit's A4 blueprint: `<deployment>-sub-1`).",
+        "",
+    )
     gvnic_subnet_cidr: str = setting("gVNIC subnet.", "192.168.64.0/18")
     rdma_network_name: str = setting(
-        "RDMA (RoCE) VPC; empty derives `<namePrefix>-rdma-net`. Its subnets are "
-        "`<rdmaNetworkName>-sub-0..7`.",
+        "RDMA (RoCE) VPC; empty derives `<namePrefix>-rdma-net`.",
+        "",
+    )
+    rdma_subnet_prefix: str = setting(
+        "The 8 RDMA subnets are `<rdmaSubnetPrefix>-0..7`; empty derives "
+        "`<rdmaNetworkName>-sub`. With clusterMode adopt, the existing ones (Cluster "
+        "Toolkit's A4 blueprint: `<deployment>-rdma-sub`).",
         "",
     )
     rdma_cidr: str = setting(
         "Range split into the 8 RDMA subnets (one per GPU NIC).", "192.168.128.0/18"
+    )
+    nat_min_ports_per_vm: int = setting(
+        "Cloud NAT source ports each node starts with (dynamic port allocation, a power of "
+        "two from 32); one port per concurrent connection to the same host, and the weights "
+        "download opens many.",
+        1024,
+    )
+    nat_max_ports_per_vm: int = setting(
+        "Cloud NAT ports a node may grow to (a power of two above natMinPortsPerVm, at most "
+        "65536).",
+        65536,
     )
     pod_network_names: tuple[str, ...] = setting(
         "Names of the in-cluster Network objects for the gVNIC network and the 8 RDMA "
@@ -212,6 +264,11 @@ class StackConfig:
         "(destroy refuses until unprotected).",
         "retain",
         choices=BUCKET_ON_DESTROY,
+    )
+    bucket_import: bool = setting(
+        "Adopt the existing bucket of this name (one a previous stack kept with "
+        "bucketOnDestroy retain) instead of creating it; see README, Recover a kept bucket.",
+        False,
     )
     registry_name: str = setting(
         "Artifact Registry repository; empty derives `<namePrefix>-images`.", ""
@@ -757,6 +814,20 @@ def _check_names(cfg: StackConfig, problems: list[str]) -> None:
             problems.append(
                 _bad(key, value, f"at most {NETWORK_NAME_MAX} lowercase letters, digits or hyphens")
             )
+    for key, value in (
+        ("hostSubnetName", names.host_subnet),
+        ("gvnicSubnetName", names.gvnic_subnet),
+        ("rdmaSubnetPrefix", names.rdma_subnets[-1]),
+    ):
+        if len(value) > 63 or not _RFC1035.match(value):
+            problems.append(
+                _bad(
+                    key,
+                    value,
+                    "a subnet name is at most 63 lowercase letters, digits or hyphens, "
+                    "starting with a letter",
+                )
+            )
     if len(names.registry) > 63 or not _RFC1035.match(names.registry):
         problems.append(
             _bad(
@@ -851,20 +922,91 @@ def _check_capacity(cfg: StackConfig, problems: list[str]) -> None:
                 "use reservationBlock to keep nodes together",
             )
         )
-    if mode == "flex-start" and _minor_below(cfg.gke_version_prefix, 33):
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """`1.32.4-gke.1236000` -> (1, 32, 4, 1236000), for comparing GKE versions."""
+    return tuple(int(n) for n in re.findall(r"[0-9]+", version))
+
+
+def min_gke_version(cfg: StackConfig) -> tuple[str, str]:
+    """The oldest GKE version the stack can run on, and why (pure)."""
+    floors = [(cfg.shape.min_gke_version, f"{cfg.machine_type} needs it")]
+    if cfg.consumption_mode == "flex-start":
+        floors.append((FLEX_START_GPU_MIN_GKE, "flex-start GPU node pools need it"))
+    return max(floors, key=lambda floor: version_key(floor[0]))
+
+
+def prefix_below(prefix: str, floor: str) -> bool:
+    """Whether every GKE version matching the string prefix is older than `floor`.
+
+    The data source matches prefixes as strings, so only the numbers a
+    separator closes are fixed: `1.31.` and `1.32.3-` name versions below
+    1.32.4-gke.1236000, `1.32.4` does not (it also matches 1.32.40)."""
+    closed = re.findall(r"([0-9]+)[.-]", prefix)
+    fixed = tuple(int(n) for n in closed)
+    return bool(fixed) and fixed < version_key(floor)[: len(fixed)]
+
+
+def _check_versions(cfg: StackConfig, problems: list[str]) -> None:
+    if cfg.machine_type not in SHAPES or not _VERSION_PREFIX.match(cfg.gke_version_prefix or "1."):
+        return
+    floor, why = min_gke_version(cfg)
+    if cfg.gke_version_prefix and prefix_below(cfg.gke_version_prefix, floor):
         problems.append(
             _bad(
                 "gkeVersionPrefix",
                 cfg.gke_version_prefix,
-                "flex-start node pools need GKE 1.33.0-gke.1712000 or later",
+                f"GKE {floor} or later is required ({why}); use a newer prefix, like "
+                f"{'.'.join(floor.split('.')[:2])}., or leave it empty for the channel default",
             )
         )
 
 
-def _minor_below(prefix: str, minor: int) -> bool:
-    """Whether a version prefix like `1.32.` names a minor version below `minor`."""
-    parts = prefix.split(".")
-    return len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < minor
+_HH_MM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+_RFC3339_UTC = re.compile(r"^[0-9]{4}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]Z$")
+
+
+def _check_maintenance(cfg: StackConfig, problems: list[str]) -> None:
+    if not _HH_MM.match(cfg.maintenance_start_time):
+        problems.append(
+            _bad(
+                "maintenanceStartTime",
+                cfg.maintenance_start_time,
+                "expected HH:MM (UTC), like 09:00",
+            )
+        )
+    if not _RFC3339_UTC.match(cfg.maintenance_exclusion_start):
+        problems.append(
+            _bad(
+                "maintenanceExclusionStart",
+                cfg.maintenance_exclusion_start,
+                "expected an RFC 3339 UTC time, like 2025-12-01T00:00:00Z",
+            )
+        )
+
+
+def _is_power_of_two(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
+
+
+def _check_nat(cfg: StackConfig, problems: list[str]) -> None:
+    # Dynamic port allocation: min a power of two >= 32, max a power of two
+    # above min, at most 65536 (compute v1 API RouterNat.enableDynamicPortAllocation,
+    # maxPortsPerVm).
+    low, high = cfg.nat_min_ports_per_vm, cfg.nat_max_ports_per_vm
+    if not (_is_power_of_two(low) and 32 <= low <= 32768):
+        problems.append(
+            _bad("natMinPortsPerVm", low, "expected a power of two from 32 to 32768, like 1024")
+        )
+    elif not (_is_power_of_two(high) and low < high <= 65536):
+        problems.append(
+            _bad(
+                "natMaxPortsPerVm",
+                high,
+                f"expected a power of two above natMinPortsPerVm ({low}), at most 65536",
+            )
+        )
 
 
 def _check_adoption(cfg: StackConfig, problems: list[str]) -> None:
@@ -1135,6 +1277,9 @@ def rule_problems(cfg: StackConfig) -> list[str]:
     _check_choices(cfg, problems)
     _check_names(cfg, problems)
     _check_networks(cfg, problems)
+    _check_nat(cfg, problems)
+    _check_maintenance(cfg, problems)
+    _check_versions(cfg, problems)
     _check_capacity(cfg, problems)
     _check_adoption(cfg, problems)
     _check_production(cfg, problems)

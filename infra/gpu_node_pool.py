@@ -66,6 +66,14 @@ def capacity_settings(cfg: StackConfig) -> dict:
             ),
         }
         auto_repair = False
+    if mode != "flex-start":
+        # A second 8-GPU node for a surge rarely exists: replace one at a time
+        # (Cluster Toolkit gke-node-pool defaults). Flex-start pools set none:
+        # GKE uses short-lived upgrades for them and owns the field
+        # (GKE node-pool-upgrade-strategies; NodePoolUpdateStrategy SHORT_LIVED).
+        pool["upgrade_settings"] = gcp.container.NodePoolUpgradeSettingsArgs(
+            strategy="SURGE", max_surge=0, max_unavailable=1
+        )
     if cfg.compact_placement:
         pool["placement_policy"] = gcp.container.NodePoolPlacementPolicyArgs(type="COMPACT")
     pool["management"] = gcp.container.NodePoolManagementArgs(
@@ -84,9 +92,13 @@ class GpuNodePool(pulumi.ComponentResource):
         node_service_account: pulumi.Input[str],
         extra_networks: list[tuple[pulumi.Input[str], pulumi.Input[str]]],
         depends_on: list[pulumi.Resource],
+        node_locations: pulumi.Input[list[str]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
+        """`depends_on`: the APIs and the node roles' propagation delay;
+        `node_locations` defaults to the stack's zone (pass a preflight-gated one)."""
         super().__init__("a4deepseek:infra:GpuNodePool", name, None, opts)
+        node_locations = node_locations if node_locations is not None else [cfg.zone]
         shape = cfg.shape
         capacity = capacity_settings(cfg)
 
@@ -97,7 +109,8 @@ class GpuNodePool(pulumi.ComponentResource):
             cluster=cluster.id,
             location=cluster.location,
             # The RoCE network is zonal: every GPU node must be in its zone.
-            node_locations=[cfg.zone],
+            # Known only once the preflight checks pass (infra/preflight.py).
+            node_locations=node_locations,
             network_config=gcp.container.NodePoolNetworkConfigArgs(
                 # Extra NICs in the order the pods' interface annotations
                 # expect: the gVNIC network, then one RDMA subnet per GPU.
@@ -107,9 +120,6 @@ class GpuNodePool(pulumi.ComponentResource):
                     )
                     for network, subnetwork in extra_networks
                 ]
-            ),
-            upgrade_settings=gcp.container.NodePoolUpgradeSettingsArgs(
-                strategy="SURGE", max_surge=0, max_unavailable=1
             ),
             node_config=gcp.container.NodePoolNodeConfigArgs(
                 machine_type=shape.machine_type,
@@ -138,8 +148,10 @@ class GpuNodePool(pulumi.ComponentResource):
                 parent=self,
                 depends_on=depends_on,
                 custom_timeouts=GPU_POOL_TIMEOUTS,
-                # The autoscaler owns the size of a flex-start pool.
-                ignore_changes=["nodeCount"] if cfg.consumption_mode == "flex-start" else [],
+                # GKE owns the size and the upgrade strategy of a flex-start pool.
+                ignore_changes=["nodeCount", "upgradeSettings"]
+                if cfg.consumption_mode == "flex-start"
+                else [],
             ),
         )
         self.register_outputs({"name": self.pool.name})

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.propagation import iam_propagation
+
 # Google's minimum for node service accounts: the Kubernetes Engine Default
 # Node Service Account role (logs, metrics, resource metadata), per
 # cloud.google.com/kubernetes-engine/security/configure-node-service-accounts.
@@ -48,4 +50,6 @@ class NodeIdentity(pulumi.ComponentResource):
             )
             for role in NODE_ROLES
         ]
+        # What node pools wait for: nodes use these roles from their first boot.
+        self.ready = iam_propagation("node-roles-propagation", self.bindings, self)
         self.register_outputs({"email": self.email})

@@ -34,6 +34,7 @@ import pulumi_docker as docker
 import pulumi_gcp as gcp
 
 from infra.config import StackConfig
+from infra.propagation import iam_propagation
 
 DOCKER_DIR = Path(__file__).resolve().parent.parent / "docker"
 # Paths in the build command are relative to the project directory, where
@@ -222,7 +223,9 @@ class Image(pulumi.ComponentResource):
                 opts=child,
             ),
         ]
-        return builder, grants
+        # The builds use the roles at once: wait until IAM has applied them, or
+        # the first build fails with 403 on the staged source or the push.
+        return builder, [*grants, iam_propagation("builder-roles-propagation", grants, self)]
 
     def _cloud_build(self, cfg, registry_path, repository, bucket, builder, grants, spec, child):
         digest = context_hash(spec.context)

@@ -53,11 +53,13 @@ def derive(cfg) -> Names:
         system_pool="system",
         gpu_pool=f"{cfg.machine_type.split('-')[0]}-gpu",  # a4-gpu, a3-gpu
         host_network=host,
-        host_subnet=f"{host}-sub",
+        host_subnet=cfg.host_subnet_name or f"{host}-sub",
         gvnic_network=gvnic,
-        gvnic_subnet=f"{gvnic}-sub",
+        gvnic_subnet=cfg.gvnic_subnet_name or f"{gvnic}-sub",
         rdma_network=rdma,
-        rdma_subnets=tuple(f"{rdma}-sub-{i}" for i in range(RDMA_NIC_COUNT)),
+        rdma_subnets=tuple(
+            f"{cfg.rdma_subnet_prefix or rdma + '-sub'}-{i}" for i in range(RDMA_NIC_COUNT)
+        ),
         registry=cfg.registry_name or f"{prefix}-images",
         bucket=cfg.bucket_name or derive_bucket_name(cfg.project, prefix),
         # Service account IDs: 6-30 characters.

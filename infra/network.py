@@ -173,6 +173,17 @@ class Network(pulumi.ComponentResource):
             region=cfg.region,
             nat_ip_allocate_option="AUTO_ONLY",
             source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES",
+            # A node needs one NAT port per concurrent connection to the same
+            # destination; the default is a fixed 64 per VM
+            # (cloud.google.com/nat/docs/ports-and-addresses). The weights
+            # download opens many parallel connections to one CDN host, so
+            # ports are allocated dynamically from natMinPortsPerVm up to
+            # natMaxPortsPerVm; dynamic allocation excludes endpoint-independent
+            # mapping (compute v1 API RouterNat.enableDynamicPortAllocation).
+            enable_dynamic_port_allocation=True,
+            enable_endpoint_independent_mapping=False,
+            min_ports_per_vm=cfg.nat_min_ports_per_vm,
+            max_ports_per_vm=cfg.nat_max_ports_per_vm,
             log_config=gcp.compute.RouterNatLogConfigArgs(enable=True, filter="ERRORS_ONLY"),
             opts=opts,
         )

@@ -6,6 +6,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.config import StackConfig
+from infra.propagation import iam_propagation
 
 
 def registry_path(region: str, project: str, repository: str) -> str:
@@ -55,7 +56,7 @@ class Registry(pulumi.ComponentResource):
             opts=child,
         )
         # Nodes pull the serving image from this repository only.
-        gcp.artifactregistry.RepositoryIamMember(
+        self.reader_binding = gcp.artifactregistry.RepositoryIamMember(
             "node-reader",
             project=cfg.project,
             location=cfg.region,
@@ -64,6 +65,8 @@ class Registry(pulumi.ComponentResource):
             member=reader,
             opts=child,
         )
+        # What node pools wait for before they pull from the repository.
+        self.reader_ready = iam_propagation("node-reader-propagation", [self.reader_binding], self)
         self.path = self.repository.repository_id.apply(
             lambda repo: registry_path(cfg.region, cfg.project, repo)
         )

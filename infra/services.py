@@ -23,6 +23,8 @@ REQUIRED_SERVICES = (
     "containerfilesystem.googleapis.com",
     # The Hugging Face token of the weights staging build (infra/weights_staging.py).
     "secretmanager.googleapis.com",
+    # Read by the preflight quota check (infra/preflight.py).
+    "cloudquotas.googleapis.com",
 )
 
 

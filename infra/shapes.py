@@ -29,14 +29,21 @@ class MachineShape:
     server_cpu: int
     server_memory_gi: int
     server_memory_limit_gi: int
+    # The oldest GKE version the GPU recipes validated the shape on.
+    min_gke_version: str = ""
 
 
 SHAPES: dict[str, MachineShape] = {
     shape.machine_type: shape
     for shape in (
         # a4-highgpu-8g: 224 vCPU, 3,968 GB memory, 8x B200 (180 GB HBM3e each).
-        MachineShape("a4-highgpu-8g", "nvidia-b200", 8, 32, 180, 2800, 3200),
+        # GKE 1.32.4-gke.1236000 or later: AI-Hypercomputer/gpu-recipes
+        # docs/configuring-environment-gke-a4.md.
+        MachineShape("a4-highgpu-8g", "nvidia-b200", 8, 32, 180, 2800, 3200, "1.32.4-gke.1236000"),
         # a3-ultragpu-8g: 224 vCPU, 2,952 GB memory, 8x H200 (141 GB HBM3e each).
-        MachineShape("a3-ultragpu-8g", "nvidia-h200-141gb", 8, 32, 180, 2000, 2400),
+        # GKE 1.31.7-gke.1265000 or later: configuring-environment-gke-a3-ultra.md.
+        MachineShape(
+            "a3-ultragpu-8g", "nvidia-h200-141gb", 8, 32, 180, 2000, 2400, "1.31.7-gke.1265000"
+        ),
     )
 }

@@ -6,6 +6,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.config import StackConfig
+from infra.propagation import iam_propagation
 
 # Objects in the bucket: the checkpoint (hundreds of GB, written once by the
 # download Job) and benchmark results (small). Versioning would double the
@@ -14,15 +15,16 @@ from infra.config import StackConfig
 SOFT_DELETE_DAYS = 7
 
 
-def workload_principal(project_number: str, project: str, namespace: str, ksa: str) -> str:
+def workload_principal(project_number: str, pool: str, namespace: str, ksa: str) -> str:
     """Workload Identity Federation principal of a Kubernetes service account.
 
     Format from cloud.google.com/kubernetes-engine/docs/how-to/workload-identity
-    ("principal://.../subject/ns/NAMESPACE/sa/KSA"); it needs the project number.
+    ("principal://.../workloadIdentityPools/PROJECT_ID.svc.id.goog/subject/ns/
+    NAMESPACE/sa/KSA"); it needs the project number.
     """
     return (
         f"principal://iam.googleapis.com/projects/{project_number}/locations/global/"
-        f"workloadIdentityPools/{project}.svc.id.goog/subject/ns/{namespace}/sa/{ksa}"
+        f"workloadIdentityPools/{pool}/subject/ns/{namespace}/sa/{ksa}"
     )
 
 
@@ -41,11 +43,20 @@ def destroy_options(mode: str) -> dict[str, bool]:
 
 
 class Storage(pulumi.ComponentResource):
+    """The bucket, and the serving workload's access to it.
+
+    `workload_pool` comes from the cluster (ClusterRef.workload_pool): the
+    binding names the project's workload identity pool, which exists only
+    once a cluster with Workload Identity does, so it waits for the cluster.
+    `self.ready` is what pods that use the bucket wait for: the binding plus
+    the time IAM takes to apply it."""
+
     def __init__(
         self,
         name: str,
         cfg: StackConfig,
         bucket_name: str,
+        workload_pool: pulumi.Input[str],
         depends_on: list[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ):
@@ -79,19 +90,21 @@ class Storage(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(
                 child,
                 pulumi.ResourceOptions(
-                    protect=on_destroy["protect"], retain_on_delete=on_destroy["retain_on_delete"]
+                    protect=on_destroy["protect"],
+                    retain_on_delete=on_destroy["retain_on_delete"],
+                    # bucketImport: take over the bucket a previous stack kept
+                    # (bucketOnDestroy retain) instead of failing on its name.
+                    import_=bucket_name if cfg.bucket_import else None,
                 ),
             ),
         )
 
         project_number = gcp.organizations.get_project_output(
-            project_id=cfg.project, opts=pulumi.InvokeOutputOptions(parent=self)
+            project_id=cfg.project,
+            opts=pulumi.InvokeOutputOptions(parent=self, depends_on=depends_on),
         ).number
-        self.workload_member = project_number.apply(
-            lambda number: workload_principal(
-                number, cfg.project, cfg.namespace, cfg.service_account
-            )
-        )
+        self._project_number, self._workload_pool = project_number, workload_pool
+        self.workload_member = self.principal(cfg.namespace, cfg.service_account)
         # The serving and download pods read and write objects in this bucket
         # only; objectUser is all a GCS FUSE mount needs (GCS FUSE CSI driver
         # docs/authentication.md).
@@ -102,5 +115,13 @@ class Storage(pulumi.ComponentResource):
             member=self.workload_member,
             opts=child,
         )
+        self.ready = iam_propagation("workload-objects-propagation", [self.binding], self)
 
         self.register_outputs({"bucket": self.bucket.name, "url": self.bucket.url})
+
+    def principal(self, namespace: str, ksa: str) -> pulumi.Output[str]:
+        """The Workload Identity principal of a Kubernetes service account of this
+        cluster (it names the cluster's identity pool, so it follows the cluster)."""
+        return pulumi.Output.all(self._project_number, self._workload_pool).apply(
+            lambda args: workload_principal(args[0], args[1], namespace, ksa)
+        )

@@ -27,6 +27,7 @@ import pulumi_gcp as gcp
 
 from infra.config import StackConfig, split_gcs_url
 from infra.naming import Names
+from infra.propagation import iam_propagation
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "docker" / "weights"
 # Relative to the project directory, where Pulumi runs commands.
@@ -112,9 +113,14 @@ class WeightsSource(pulumi.ComponentResource):
                     opts=child,
                 )
             ]
+            # What pods that read the weights wait for: the grant, applied.
+            self.ready: list[pulumi.Resource] = [
+                iam_propagation("workload-reads-weights-propagation", self.grants, self)
+            ]
         else:
             self.bucket, self.prefix = bucket.name, STAGED_PREFIX
             self.grants = []
+            self.ready = []
             self.staging = self._stage(cfg, names, checkpoint, bucket, child)
         self.url = pulumi.Output.concat("gs://", self.bucket, f"/{self.prefix}/{checkpoint}")
         self.register_outputs({"url": self.url})
@@ -180,6 +186,9 @@ class WeightsSource(pulumi.ComponentResource):
                 f"projects/{cfg.project}/secrets/{cfg.name_prefix}-{HF_TOKEN_SECRET_ID}"
                 "/versions/latest"
             )
+        # The build uses the roles at once: wait until IAM has applied them, or
+        # it fails with 403 on the staged source, the bucket or the secret.
+        grants.append(iam_propagation("stager-roles-propagation", grants, self))
         create = pulumi.Output.all(bucket.name, stager.id).apply(
             lambda args: stage_command(cfg, checkpoint, args[0], args[1], token_secret)
         )

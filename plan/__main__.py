@@ -2,6 +2,8 @@
 
     python -m plan [STACK] [--set KEY=VALUE ...] [--out DIR]
     python -m plan diff FIRST SECOND
+    python -m plan preflight [STACK]   (the checks before the GPU pool, plan/preflight.py)
+    python -m plan timeline [STACK]    (the order of a first apply, plan/platform.py)
 
 Runs the real program (`__main__.py`) in-process under Pulumi's mocks, prints
 the resources grouped by component with their settings, and writes the same
@@ -52,6 +54,14 @@ def main(argv: list[str] | None = None) -> int:
         from plan import diff
 
         return diff.main(argv[1:])
+    if argv[:1] == ["preflight"]:
+        from plan import preflight
+
+        return preflight.main(argv[1:])
+    if argv[:1] == ["timeline"]:
+        from plan import platform
+
+        return platform.main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m plan",
         description=__doc__.split("\n\n")[0],

@@ -8,17 +8,25 @@ placeholders of the form `<computed:resource.attribute>` so that the plan
 shows them as unknown.
 
 `CapturingMonitor` records every registration with its resource options,
-which `MockResourceArgs` does not carry (see shared pulumi notes).
+which `MockResourceArgs` does not carry (see shared pulumi notes), and every
+data-source call with the resources it waits for.
+
+`PlatformFacts` is what the mocks know about the project before anything is
+created (machine types per zone, RoCE network profiles, reservations, quotas,
+an adopted cluster and its subnets): the answers the preflight checks read.
+Tests replace it to make the platform answer "missing".
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
+from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.sync_await import _ensure_event_loop
 
 COMPUTED = "<computed:{}>"
@@ -83,6 +91,82 @@ class Registration:
     custom_timeouts: dict[str, str]
     id: str = ""
     state: dict[str, Any] = field(default_factory=dict)
+    # The `import_` resource option: adopt this existing cloud resource.
+    import_id: str = ""
+
+
+class Invocation(tuple):
+    """One data-source call: unpacks as (token, args, provider) like before;
+    `depends_on` holds the URNs the engine makes it wait for (pulumi 3.272
+    `InvokeOutputOptions(depends_on=...)` plus the resources whose outputs
+    flow into its arguments) and `result` what the mocks answered."""
+
+    def __new__(cls, token: str, args: dict, provider: str, depends_on=(), result=None):
+        self = super().__new__(cls, (token, args, provider))
+        self.depends_on = tuple(depends_on)
+        self.result = result if result is not None else {}
+        return self
+
+    @property
+    def token(self) -> str:
+        return self[0]
+
+    @property
+    def args(self) -> dict:
+        return self[1]
+
+    @property
+    def provider(self) -> str:
+        return self[2]
+
+
+@dataclass
+class Reservation:
+    """A specific reservation as Compute Engine describes it."""
+
+    machine_type: str
+    count: int
+    zone: str
+    in_use: int = 0
+    # Block name -> (blocks in it, blocks in use), as reservation blocks report.
+    blocks: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+@dataclass
+class PlatformFacts:
+    """What exists in the project before `pulumi up`, as the data sources see it."""
+
+    # zone -> machine types offered there.
+    machine_types: dict[str, set[str]] = field(
+        default_factory=lambda: {
+            "us-central1-b": {"a4-highgpu-8g", "a3-ultragpu-8g", "e2-standard-8"}
+        }
+    )
+    # Zones with a `<zone>-vpc-roce` network profile.
+    roce_zones: set[str] = field(default_factory=lambda: {"us-central1-b"})
+    # (project, name) -> reservation.
+    reservations: dict[tuple[str, str], Reservation] = field(
+        default_factory=lambda: {
+            (owner, "a4-dense-reservation"): Reservation(
+                "a4-highgpu-8g", 2, "us-central1-b", blocks={"block-1": (2, 0)}
+            )
+            # The stacks' project, and a project that shares its reservation.
+            for owner in ("my-a4-project", "capacity-owner")
+        }
+    )
+    # Cloud Quotas quota ID -> {region: limit}; a missing ID or region is 0.
+    quotas: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {
+            f"{kind}-{gpu}-GPUS-per-project-region": {"us-central1": 512}
+            for kind in ("NVIDIA", "PREEMPTIBLE-NVIDIA")
+            for gpu in ("B200", "H200-141GB")
+        }
+    )
+    # (region, name) of the subnetworks that exist before `pulumi up` (an
+    # adopted cluster's); None: every one the plan looks up exists.
+    subnetworks: set[tuple[str, str]] | None = None
+    # Whether an adopted cluster has Workload Identity enabled.
+    adopted_cluster_workload_identity: bool = True
 
 
 def _fake_digest(seed: str) -> str:
@@ -92,8 +176,13 @@ def _fake_digest(seed: str) -> str:
 class PlanMocks(pulumi_mocks.Mocks):
     """What the providers would answer, as far as it is known before apply."""
 
-    def __init__(self, project_number: str = "<computed:project.number>"):
+    def __init__(
+        self,
+        project_number: str = "<computed:project.number>",
+        facts: PlatformFacts | None = None,
+    ):
         self.project_number = project_number
+        self.facts = facts or PlatformFacts()
         # Realistic values the mocks invent (image digests), which a plan must
         # still show as unknown: value -> what it stands for.
         self.invented: dict[str, str] = {}
@@ -147,6 +236,9 @@ class PlanMocks(pulumi_mocks.Mocks):
             self.invented[digest] = f"{name}.digest"
             state["repoDigest"] = f"{inputs.get('imageName', '').rsplit(':', 1)[0]}@{digest}"
 
+        elif typ == "time:index/sleep:Sleep":
+            # The provider's import ID format: "<createDuration>,<destroyDuration>".
+            rid = f"{inputs.get('createDuration', '')},{inputs.get('destroyDuration', '')}"
         elif typ.startswith("kubernetes:"):
             meta = inputs.get("metadata") or {}
             rid = "/".join(p for p in (meta.get("namespace"), meta.get("name")) if p) or rid
@@ -177,16 +269,123 @@ class PlanMocks(pulumi_mocks.Mocks):
             }
         if token == "gcp:container/getCluster:getCluster":
             name, location = args.args.get("name"), args.args.get("location")
+            project = args.args.get("project")
+            pools = (
+                [{"workloadPool": f"{project}.svc.id.goog"}]
+                if self.facts.adopted_cluster_workload_identity
+                else []
+            )
             return {
-                "id": f"projects/{args.args.get('project')}/locations/{location}/clusters/{name}",
+                "id": f"projects/{project}/locations/{location}/clusters/{name}",
                 "name": name,
                 "location": location,
                 "endpoint": computed(f"{name}.endpoint"),
                 "masterAuths": [{"clusterCaCertificate": computed(f"{name}.caCertificate")}],
+                "workloadIdentityConfigs": pools,
             }
         if token == "gcp:organizations/getClientConfig:getClientConfig":
             return {"project": "", "region": "", "zone": "", "accessToken": computed("token")}
+        answer = self._platform_fact(token, args.args)
+        if answer is not None:
+            return answer
         raise NotImplementedError(f"the plan mocks do not answer {token}; add it to plan/mocks.py")
+
+    def _platform_fact(self, token: str, args: dict) -> dict | None:
+        """Answers of the data sources the preflight checks call (from `self.facts`)."""
+        facts = self.facts
+        if token == "gcp:compute/getMachineTypes:getMachineTypes":
+            zone = args.get("zone", "")
+            wanted = re.fullmatch(r"name = (\S+)", args.get("filter", ""))
+            offered = sorted(facts.machine_types.get(zone, set()))
+            names = [n for n in offered if not wanted or n == wanted.group(1)]
+            return {
+                "id": f"projects/{args.get('project')}/zones/{zone}/machineTypes",
+                "filter": args.get("filter", ""),
+                "project": args.get("project"),
+                "zone": zone,
+                "machineTypes": [_machine_type(zone, n) for n in names],
+            }
+        if token == "gcp:compute/getReservation:getReservation":
+            key = (args.get("project"), args.get("name"))
+            found = facts.reservations.get(key)
+            if found is None or found.zone != args.get("zone"):
+                # The provider reads an absent reservation as an empty result.
+                return {"name": "", "zone": args.get("zone"), "specificReservations": []}
+            return {
+                "name": args.get("name"),
+                "zone": found.zone,
+                "project": args.get("project"),
+                "specificReservationRequired": True,
+                "status": "READY",
+                "specificReservations": [
+                    {
+                        "assuredCount": found.count,
+                        "count": found.count,
+                        "inUseCount": found.in_use,
+                        "sourceInstanceTemplate": "",
+                        "instanceProperties": [
+                            {
+                                "machineType": found.machine_type,
+                                "guestAccelerators": [],
+                                "localSsds": [],
+                                "locationHint": "",
+                                "maintenanceInterval": "",
+                                "minCpuPlatform": "",
+                            }
+                        ],
+                    }
+                ],
+            }
+        if token == "gcp:compute/getReservationBlock:getReservationBlock":
+            found = facts.reservations.get((args.get("project"), args.get("reservation")))
+            block = found.blocks.get(args.get("name")) if found else None
+            if block is None:
+                return {"name": "", "blockCount": 0, "inUseCount": 0}
+            return {"name": args.get("name"), "blockCount": block[0], "inUseCount": block[1]}
+        if token == "gcp:cloudquota/getSQuotaInfo:getSQuotaInfo":
+            limits = facts.quotas.get(args.get("quotaId", ""), {})
+            return {
+                "parent": args.get("parent"),
+                "service": args.get("service"),
+                "quotaId": args.get("quotaId"),
+                "dimensionsInfos": [
+                    {
+                        "applicableLocations": [region],
+                        "details": [{"value": str(limit)}],
+                        "dimensions": {"region": region},
+                    }
+                    for region, limit in sorted(limits.items())
+                ],
+            }
+        if token == "gcp:compute/getSubnetwork:getSubnetwork":
+            region, name = args.get("region"), args.get("name")
+            exists = facts.subnetworks is None or (region, name) in facts.subnetworks
+            link = f"https://www.googleapis.com/compute/v1/projects/{args.get('project')}/regions/{region}/subnetworks/{name}"
+            return {"name": name, "region": region, "selfLink": link if exists else ""}
+        if token == "command:local:run":
+            # The one local command a plan runs: the RoCE network profile lookup.
+            profile = re.search(r"name=(\S+)-vpc-roce", args.get("command", ""))
+            zone = profile.group(1) if profile else ""
+            stdout = f"{zone}-vpc-roce" if zone in facts.roce_zones else ""
+            return {"command": args.get("command"), "stdout": stdout, "stderr": ""}
+        return None
+
+
+def _machine_type(zone: str, name: str) -> dict:
+    return {
+        "name": name,
+        "accelerators": [],
+        "architecture": "X86_64",
+        "bundledLocalSsds": [],
+        "deprecateds": [],
+        "description": name,
+        "guestCpus": 0,
+        "isSharedCpus": False,
+        "maximumPersistentDisks": 0,
+        "maximumPersistentDisksSizeGb": 0,
+        "memoryMb": 0,
+        "selfLink": f"https://www.googleapis.com/compute/v1/zones/{zone}/machineTypes/{name}",
+    }
 
 
 class CapturingMonitor(pulumi_mocks.MockMonitor):
@@ -195,7 +394,15 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi_mocks.Mocks):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
-        self.invokes: list[tuple[str, dict, str]] = []
+        self.invokes: list[Invocation] = []
+
+    def GetDeploymentInfo(self, request):
+        # Advertise what the real engine advertises: invokes carry `dependsOn`
+        # (RESOURCE_MONITOR_FEATURE_INVOKE_DEPENDS_ON), so the plan sees what a
+        # data-source call waits for.
+        info = super().GetDeploymentInfo(request)
+        info.supportedFeatures.append(resource_pb2.RESOURCE_MONITOR_FEATURE_INVOKE_DEPENDS_ON)
+        return info
 
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
@@ -225,11 +432,16 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
                 },
                 id=response.id,
                 state=self.resources[response.urn].state,
+                import_id=request.importId,
             )
         )
         return response
 
     def Invoke(self, request):
         args = dict(rpc.deserialize_properties(request.args))
-        self.invokes.append((request.tok, args, request.provider))
-        return super().Invoke(request)
+        response = super().Invoke(request)
+        result = dict(rpc.deserialize_properties(getattr(response, "return")))
+        self.invokes.append(
+            Invocation(request.tok, args, request.provider, request.dependsOn, result)
+        )
+        return response

@@ -4,10 +4,13 @@ This is how both the offline plan and the tests execute `__main__.py`: fresh
 each time (`runpy`), with config taken from `Pulumi.<stack>.yaml` the way the
 CLI would pass it, every resource registration and every `apply` executed
 (`preview=False`), and every registration captured with its options.
+Every plan is then checked against the platform's documented preconditions
+(plan/platform.py): a plan the real platform would refuse raises PlatformError.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import runpy
@@ -20,9 +23,10 @@ import pulumi
 import yaml
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
-from plan.mocks import CapturingMonitor, PlanMocks, Registration, Secret
+from plan import platform
+from plan.mocks import CapturingMonitor, Invocation, PlanMocks, Registration, Secret
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["name"]
@@ -36,8 +40,9 @@ class PlanResult:
     registrations: list[Registration]
     outputs: dict[str, Any]
     messages: list[tuple[str, str]] = field(default_factory=list)
-    # (token, arguments, provider reference) of each data-source call.
-    invokes: list[tuple[str, dict, str]] = field(default_factory=list)
+    # Each data-source call: unpacks as (token, arguments, provider reference),
+    # with `.depends_on` and `.result` (plan/mocks.py Invocation).
+    invokes: list[Invocation] = field(default_factory=list)
     # Values the mocks invented that only apply would know: value -> meaning.
     invented: dict[str, str] = field(default_factory=dict)
 
@@ -107,13 +112,15 @@ def run(
     repo: Path = REPO,
     use_stack_file: bool = True,
     monitor: CapturingMonitor | None = None,
+    strict: bool = True,
 ) -> PlanResult:
     """Execute `__main__.py` for `stack` under mocks and return what it registered.
 
     `overrides` and `secrets` are bare keys (`nodeCount`), applied over the
     stack file; `secrets` are passed as secret config, as `pulumi config set
     --secret` would. A key mapped to None is removed. Pass `monitor` to see
-    what was registered when the program raises.
+    what was registered when the program raises. With `strict` (the default)
+    a plan that breaks a platform rule raises `platform.PlatformError`.
     """
     config, secret_keys = read_stack_file(stack, repo) if use_stack_file else ({}, [])
     for key, value in (overrides or {}).items():
@@ -148,9 +155,13 @@ def run(
     def program() -> None:
         runpy.run_path(str(repo / "__main__.py"), run_name="__main__")
 
-    _sync_await(run_pulumi_func(program))
+    try:
+        _sync_await(run_pulumi_func(program))
+    except BaseException:
+        _drain_event_loop()
+        raise
     outputs = _resolve_outputs(pulumi_settings.get_root_resource().outputs)
-    return PlanResult(
+    result = PlanResult(
         stack,
         monitor.registrations,
         outputs,
@@ -158,6 +169,27 @@ def run(
         monitor.invokes,
         monitor.mocks.invented,
     )
+    if strict:
+        violations = platform.check(result)
+        if violations:
+            raise platform.PlatformError(violations)
+    return result
+
+
+def _drain_event_loop() -> None:
+    """Finish what a failed program left running (outputs that depend on the
+    one that raised), so that the next run in this process starts clean."""
+    # The SDK keeps the apply tasks it awaits at the end of a run in a
+    # process-wide set; a failed run leaves them there for the next one.
+    settings = pulumi_settings.SETTINGS
+    with settings.lock:
+        settings.outputs.clear()
+    loop = _ensure_event_loop()
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
 
 def _resolve_outputs(outputs: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 
 from infra.config import ConfigError
 from plan import runner
-from plan.mocks import CapturingMonitor, PlanMocks
+from plan.mocks import CapturingMonitor, PlanMocks, PlatformFacts, Reservation
 from tests.conftest import HF_TOKEN_MARKER
 from tests.test_config import BASE, INVALID
 
@@ -72,5 +72,15 @@ def test_the_suite_is_large_enough():
 
 def test_a_valid_base_config_is_accepted_by_the_program():
     """The cases above fail because of their change, not because of the base."""
-    result = runner.run("dev", overrides=BASE, use_stack_file=False)
+    # A project where the base config's reservation exists (preflight checks it).
+    facts = PlatformFacts()
+    facts.reservations[("my-a4-project", "a4-res")] = Reservation(
+        "a4-highgpu-8g", 1, "us-central1-b"
+    )
+    result = runner.run(
+        "dev",
+        overrides=BASE,
+        use_stack_file=False,
+        monitor=CapturingMonitor(PlanMocks(facts=facts)),
+    )
     assert result.one("gcp:container/nodePool:NodePool", "gpu")

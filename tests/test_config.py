@@ -115,11 +115,26 @@ INVALID = [
         "only used with consumptionMode reservation",
     ),
     ({"compactPlacement": "true"}, "compactPlacement", "not with consumptionMode reservation"),
+    # GKE floors: A4 per the GPU recipes' A4 guide, flex-start GPUs per the GKE
+    # flex-start page (binding for A3 Ultra, whose own floor is lower).
+    ({"gkeVersionPrefix": "1.31."}, "gkeVersionPrefix", "1.32.4-gke.1236000 or later"),
+    ({"gkeVersionPrefix": "1.32.3."}, "gkeVersionPrefix", "1.32.4-gke.1236000 or later"),
     (
-        {"consumptionMode": "flex-start", "reservationName": None, "gkeVersionPrefix": "1.32."},
+        {
+            "machineType": "a3-ultragpu-8g",
+            "consumptionMode": "flex-start",
+            "reservationName": None,
+            "gkeVersionPrefix": "1.32.1.",
+        },
         "gkeVersionPrefix",
-        "1.33.0-gke.1712000",
+        "1.32.2-gke.1652000 or later",
     ),
+    ({"maintenanceStartTime": "9am"}, "maintenanceStartTime", "HH:MM"),
+    ({"maintenanceExclusionStart": "2025-12-01"}, "maintenanceExclusionStart", "RFC 3339"),
+    ({"maintenanceExclusionScope": "NO_UPGRADES"}, "maintenanceExclusionScope", "NONE"),
+    ({"natMinPortsPerVm": "1000"}, "natMinPortsPerVm", "power of two"),
+    ({"natMaxPortsPerVm": "512"}, "natMaxPortsPerVm", "above natMinPortsPerVm"),
+    ({"rdmaSubnetPrefix": "Bad_Prefix"}, "rdmaSubnetPrefix", "subnet name"),
     ({"gpuDriverVersion": "INSTALLATION_DISABLED"}, "gpuDriverVersion", "LATEST, DEFAULT"),
     ({"releaseChannel": "regular"}, "releaseChannel", "REGULAR"),
     ({"gpuBootDiskGb": "50"}, "gpuBootDiskGb", "100 to 65536"),

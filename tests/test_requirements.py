@@ -108,6 +108,7 @@ def test_the_program_set_holds_no_test_toolchain_and_no_clients():
         "pulumi-kubernetes",
         "pulumi-docker",
         "pulumi-command",
+        "pulumiverse-time",
         "pyyaml",
     }
     assert not [line for line in options(REPO / "requirements.txt") if line.startswith("-r")]

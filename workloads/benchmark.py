@@ -28,6 +28,7 @@ import pulumi_kubernetes as k8s
 
 from infra.config import StackConfig
 from infra.naming import Names
+from infra.propagation import iam_propagation
 from workloads import options, pod
 from workloads.namespace import LABELS, Namespace
 from workloads.weights import await_annotations
@@ -87,6 +88,11 @@ def metadata(cfg: StackConfig, run: str) -> str:
     return " ".join(f"{key}={value}" for key, value in pairs.items())
 
 
+def account_name(cfg: StackConfig) -> str:
+    """The benchmark Job's own Kubernetes service account."""
+    return f"{cfg.name_prefix}-benchmark"
+
+
 class Benchmark(pulumi.ComponentResource):
     def __init__(
         self,
@@ -101,27 +107,62 @@ class Benchmark(pulumi.ComponentResource):
         weights_prefix: str,
         service_url: str,
         server_name: str,
-        workload_member: pulumi.Input[str],
+        principal: pulumi.Input[str],
         depends_on: list[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ):
         """`image`: the benchmark image; `identity`: what the results depend
         on besides the options (both images' identities); `weights_bucket` and
         `weights_prefix`: where the checkpoint (and so its tokenizer) lives, the
-        stack's bucket or a pre-staged `weightsSource`."""
+        stack's bucket or a pre-staged `weightsSource`; `principal`: the Workload
+        Identity principal of the Kubernetes service account `account_name(cfg)`,
+        the benchmark's own, so that its roles are not the server's."""
         super().__init__("a4deepseek:workloads:Benchmark", name, None, opts)
         labels = {**LABELS, "app.kubernetes.io/name": "benchmark"}
         run = run_id(identity, cfg)
         self.results = pulumi.Output.concat("gs://", bucket, f"/{RESULTS_DIR}/{run}")
-        # The Job reads DCGM samples through the Managed Prometheus query API.
-        self.metrics_reader = gcp.projects.IAMMember(
-            "benchmark-metrics-reader",
-            project=cfg.project,
-            role="roles/monitoring.viewer",
-            member=workload_member,
-            # After the cluster, whose Workload Identity pool the member names.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+        self.service_account = k8s.core.v1.ServiceAccount(
+            "benchmark",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=account_name(cfg), namespace=namespace.name, labels=LABELS
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
         )
+        # After the cluster, whose Workload Identity pool the principal names.
+        on_gcp = pulumi.ResourceOptions(parent=self, depends_on=depends_on)
+        grants = [
+            # DCGM samples through the Managed Prometheus query API.
+            gcp.projects.IAMMember(
+                "benchmark-metrics-reader",
+                project=cfg.project,
+                role="roles/monitoring.viewer",
+                member=principal,
+                opts=on_gcp,
+            ),
+            # Results under benchmarks/ (and the tokenizer, when the stack
+            # staged the weights in its own bucket); objectUser is what a GCS
+            # FUSE mount needs (GCS FUSE CSI driver docs/authentication.md).
+            gcp.storage.BucketIAMMember(
+                "benchmark-objects",
+                bucket=bucket,
+                role="roles/storage.objectUser",
+                member=principal,
+                opts=on_gcp,
+            ),
+        ]
+        if cfg.weights_source:
+            # The tokenizer from a pre-staged checkpoint: read only.
+            grants.append(
+                gcp.storage.BucketIAMMember(
+                    "benchmark-reads-weights",
+                    bucket=weights_bucket,
+                    role="roles/storage.objectViewer",
+                    member=principal,
+                    opts=on_gcp,
+                )
+            )
+        self.metrics_reader = grants[0]
+        ready = iam_propagation("benchmark-roles-propagation", grants, self)
         env = {
             "BASE_URL": service_url,
             "MODEL": options.served_model_name(cfg),
@@ -175,7 +216,7 @@ class Benchmark(pulumi.ComponentResource):
             spec=pod.utility_job_spec(
                 cfg,
                 names,
-                namespace.service_account.metadata.name,
+                self.service_account.metadata.name,
                 labels,
                 container,
                 [
@@ -193,7 +234,7 @@ class Benchmark(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[*depends_on, self.metrics_reader],
+                depends_on=[*depends_on, ready],
                 custom_timeouts=pulumi.CustomTimeouts(create="240m", update="240m"),
             ),
         )

@@ -114,7 +114,8 @@ def test_flex_start_autoscales_from_zero_without_auto_repair():
     }
     assert pool["management"]["autoRepair"] is False
     assert "spot" not in pool["nodeConfig"]
-    assert reg.ignore_changes == ["nodeCount"]
+    # GKE owns both: the autoscaler the size, GKE the (short-lived) upgrades.
+    assert sorted(reg.ignore_changes) == ["nodeCount", "upgradeSettings"]
 
 
 def test_on_demand_mode_has_no_reservation_spot_or_flex():

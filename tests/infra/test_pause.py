@@ -48,11 +48,14 @@ def plan_diff(running, paused):
             "dev",
             1,
             [
-                # The benchmark Job and its metrics reader; the benchmark image stays.
+                # The benchmark Job, its account and grants; the benchmark image stays.
                 ("gcp:projects/iAMMember:IAMMember", "benchmark-metrics-reader"),
+                ("gcp:storage/bucketIAMMember:BucketIAMMember", "benchmark-objects"),
                 ("kubernetes:batch/v1:Job", "benchmark"),
                 ("kubernetes:batch/v1:Job", "smoke-check"),
                 ("kubernetes:core/v1:ConfigMap", "script"),
+                ("kubernetes:core/v1:ServiceAccount", "benchmark"),
+                ("time:index/sleep:Sleep", "benchmark-roles-propagation"),
             ],
         ),
         (

@@ -70,12 +70,32 @@ def test_gpu_metrics_are_read_from_managed_prometheus_with_a_viewer_grant(dev_pl
     grant = dev_plan.one("gcp:projects/iAMMember:IAMMember", "benchmark-metrics-reader")
     assert grant.inputs["role"] == "roles/monitoring.viewer"
     assert grant.inputs["project"] == "my-a4-project"
+    # The benchmark's own Kubernetes service account: the server never holds the role.
     assert grant.inputs["member"] == (
         "principal://iam.googleapis.com/projects/<computed:project.number>/locations/global/"
-        "workloadIdentityPools/my-a4-project.svc.id.goog/subject/ns/deepseek/sa/trtllm-serving"
+        "workloadIdentityPools/my-a4-project.svc.id.goog/subject/ns/deepseek/sa/dsr1-benchmark"
     )
-    assert grant.urn in benchmark_job(dev_plan).dependencies
+    job = benchmark_job(dev_plan)
+    assert job.inputs["spec"]["template"]["spec"]["serviceAccountName"] == "dsr1-benchmark"
+    (wait,) = [
+        s for s in dev_plan.of_type("time:index/sleep:Sleep")
+        if s.name == "benchmark-roles-propagation"
+    ]  # fmt: skip
+    assert grant.urn in wait.dependencies and wait.urn in job.dependencies
     assert dev_plan.one("kubernetes:apps/v1:Deployment").urn in grant.dependencies
+
+
+def test_the_benchmark_account_writes_results_and_reads_a_shared_checkpoint_read_only():
+    plan = plan_of("dev", weightsSource="gs://team-weights/r1")
+    grants = {
+        g.name: (g.inputs["bucket"], g.inputs["role"])
+        for g in plan.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
+        if g.inputs["member"].endswith("/sa/dsr1-benchmark")
+    }
+    assert grants == {
+        "benchmark-objects": ("my-a4-project-dsr1-data", "roles/storage.objectUser"),
+        "benchmark-reads-weights": ("team-weights", "roles/storage.objectViewer"),
+    }
 
 
 def test_it_runs_as_non_root_with_a_read_only_root_and_owns_the_results_mount(dev_plan):
