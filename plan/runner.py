@@ -8,10 +8,13 @@ CLI would pass it, every resource registration and every `apply` executed
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import logging
 import runpy
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 PROJECT = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["name"]
 # What the plan gives a program for a secret it cannot decrypt.
 SECRET_PLACEHOLDER = "plan-placeholder-secret"
+_imports_frozen = False
 
 
 @dataclass
@@ -141,7 +145,8 @@ def run(
     def program() -> None:
         runpy.run_path(str(repo / "__main__.py"), run_name="__main__")
 
-    _sync_await(run_pulumi_func(program))
+    with _no_cyclic_collections():
+        _sync_await(run_pulumi_func(program))
     outputs = _resolve_outputs(pulumi_settings.get_root_resource().outputs)
     return PlanResult(
         stack,
@@ -151,6 +156,31 @@ def run(
         monitor.invokes,
         monitor.mocks.invented,
     )
+
+
+@contextlib.contextmanager
+def _no_cyclic_collections() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a run, then freeze what it imported.
+
+    Profiled (`benchmarks/plan_speed.py --profile`): the first run imports the
+    SDK modules the program uses (`pulumi_gcp.compute` alone is ~290 modules,
+    millions of objects), and the collector walked them over and over during
+    the import, then once more at interpreter exit: about half of the whole
+    `python -m plan` process. Nothing a run creates needs collecting before it
+    ends. After the first run, `gc.freeze()` moves everything alive (the SDK
+    modules, and once the first run's garbage) out of later collections.
+    """
+    global _imports_frozen
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+        if not _imports_frozen:
+            _imports_frozen = True
+            gc.freeze()
 
 
 def _resolve_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
