@@ -157,16 +157,24 @@ class PlanMocks(pulumi_mocks.Mocks):
         if token == "gcp:organizations/getProject:getProject":
             return {"projectId": args.args.get("projectId"), "number": self.project_number}
         if token == "gcp:container/getEngineVersions:getEngineVersions":
+            # Every field a different placeholder, so that a test can tell which
+            # one the program picked. The prefix filters the latest versions;
+            # each channel's default version is the channel's, whatever the prefix.
             prefix = args.args.get("versionPrefix") or ""
-            version = computed(f"gke-version{(' ' + prefix + '*') if prefix else ''}")
-            channels = {c: version for c in ("RAPID", "REGULAR", "STABLE", "EXTENDED")}
+
+            def version(what: str) -> str:
+                return computed(f"gke-version {what}{f' {prefix}*' if prefix else ''}")
+
+            channels = ("RAPID", "REGULAR", "STABLE", "EXTENDED")
             return {
-                "latestMasterVersion": version,
-                "latestNodeVersion": version,
-                "releaseChannelDefaultVersion": channels,
-                "releaseChannelLatestVersion": channels,
-                "validMasterVersions": [version],
-                "validNodeVersions": [version],
+                "latestMasterVersion": version("latest master"),
+                "latestNodeVersion": version("latest node"),
+                "releaseChannelDefaultVersion": {
+                    c: computed(f"gke-version {c} default") for c in channels
+                },
+                "releaseChannelLatestVersion": {c: version(f"{c} latest") for c in channels},
+                "validMasterVersions": [version("latest master")],
+                "validNodeVersions": [version("latest node")],
             }
         if token == "gcp:container/getCluster:getCluster":
             name, location = args.args.get("name"), args.args.get("location")
