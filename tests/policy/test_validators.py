@@ -21,6 +21,7 @@ DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 JOB = "kubernetes:batch/v1:Job"
 # A realistic Hugging Face token (hf_ and 34 letters), not a real one.
 HF_TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz01234567"
+ABSENT = object()  # a property left out (the provider's default applies)
 
 
 def messages(validator, reg, result, config=None, preview=False) -> list[str]:
@@ -115,11 +116,19 @@ def test_unknown_bucket_location_is_not_a_violation(pack):
         ("publicAccessPrevention", "inherited", "publicAccessPrevention inherited"),
         ("publicAccessPrevention", None, "publicAccessPrevention unset"),
         ("uniformBucketLevelAccess", False, "uniformBucketLevelAccess False"),
+        ("uniformBucketLevelAccess", ABSENT, "uniformBucketLevelAccess unset"),
     ],
 )
 def test_public_or_acl_bucket_fires(key, value, shown):
     result = plan_of("dev")
-    bucket = adapter.edited(result.one(BUCKET), lambda i: i.update({key: value}))
+
+    def edit(inputs):
+        if value is ABSENT:
+            inputs.pop(key)
+        else:
+            inputs[key] = value
+
+    bucket = adapter.edited(result.one(BUCKET), edit)
     found = messages(v.bucket_not_public, bucket, result)
     assert len(found) == 1
     assert found[0].startswith(f"{v.BUCKET_NOT_PUBLIC}: Bucket 'data' (my-a4-project-dsr1-data)")

@@ -125,7 +125,9 @@ def test_the_pod_takes_all_eight_gpus_on_the_gpu_pool(dev_plan):
         "tolerations"
     ]
     shm = next(v for v in spec["volumes"] if v["name"] == "dshm")
-    assert shm["emptyDir"]["medium"] == "Memory"
+    # GPU recipes' A4 serving chart: a 250Gi memory-backed /dev/shm for the ranks' buffers.
+    assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": "250Gi"}
+    assert {"name": "dshm", "mountPath": "/dev/shm"} in server(dev_plan)["volumeMounts"]
 
 
 def test_weights_are_read_from_the_bucket_through_a_cached_gcs_fuse_mount(dev_plan):
@@ -135,12 +137,41 @@ def test_weights_are_read_from_the_bucket_through_a_cached_gcs_fuse_mount(dev_pl
     assert models["readOnly"] is True
     attributes = models["volumeAttributes"]
     assert attributes["bucketName"] == "my-a4-project-dsr1-data"
-    assert "only-dir=models" in attributes["mountOptions"].split(",")
-    assert "file-cache:enable-parallel-downloads:true" in attributes["mountOptions"].split(",")
+    # GPU recipes' serving mount: the file cache (on the node's local SSD) with
+    # parallel downloads; `fileCacheCapacity` is what turns the file cache on
+    # (GCS FUSE CSI driver docs), -1 lets it use the whole ephemeral storage.
+    assert attributes["mountOptions"].split(",") == [
+        "only-dir=models",
+        "implicit-dirs",
+        "file-cache:enable-parallel-downloads:true",
+        "file-cache:parallel-downloads-per-file:100",
+        "file-cache:max-parallel-downloads:-1",
+        "file-cache:download-chunk-size-mb:50",
+        "file-cache:max-size-mb:-1",
+    ]
+    assert attributes["fileCacheCapacity"] == "-1"
+    assert attributes["fileCacheForRangeRead"] == "true"
     annotations = dev_plan.one(DEPLOYMENT).inputs["spec"]["template"]["metadata"]["annotations"]
     assert annotations["gke-gcsfuse/volumes"] == "true"
     init = pod_spec(dev_plan)["initContainers"][0]
     assert init["command"] == ["/opt/deepseek/serve.sh", "--wait-for-weights"]
+
+
+def test_jit_caches_are_written_to_the_bucket_so_a_new_pod_does_not_compile_again(dev_plan):
+    container = server(dev_plan)
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod_spec(dev_plan)["volumes"]}
+    # deep_gemm caches in DG_JIT_CACHE_DIR; TensorRT-LLM's DeepGEMM in
+    # TRTLLM_DG_CACHE_DIR, with the compiled kernels kept (DUMP_CUBIN).
+    assert env["TRTLLM_DG_JIT_DUMP_CUBIN"] == "1"
+    for variable in ("DG_JIT_CACHE_DIR", "TRTLLM_DG_CACHE_DIR"):
+        (name,) = [n for n, m in mounts.items() if env[variable].startswith(m["mountPath"] + "/")]
+        assert not mounts[name].get("readOnly")
+        csi = volumes[name]["csi"]
+        assert csi["driver"] == "gcsfuse.csi.storage.gke.io" and csi["readOnly"] is False
+        assert csi["volumeAttributes"]["bucketName"] == "my-a4-project-dsr1-data"
+        assert "only-dir=cache/deepgemm" in csi["volumeAttributes"]["mountOptions"].split(",")
 
 
 def test_probes_watch_health_with_a_configurable_cold_start_budget():
@@ -191,6 +222,12 @@ def test_network_objects_pair_each_name_with_its_vpc_and_device_mode(dev_plan):
     }
     networks = dev_plan.of_type("kubernetes:networking.gke.io/v1:Network")
     assert len(networks) == 9
+    # Like the other in-cluster objects made before the GPU pool, they wait for
+    # the cluster's first nodes (the system pool).
+    system_pool = dev_plan.one("gcp:container/nodePool:NodePool", "system").urn
+    param_sets = dev_plan.of_type("kubernetes:networking.gke.io/v1:GKENetworkParamSet")
+    for reg in [*networks, *param_sets]:
+        assert system_pool in transitive_dependencies(dev_plan, reg), reg.name
     for network in networks:
         ref = network.inputs["spec"]["parametersRef"]
         assert ref == {
