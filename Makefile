@@ -27,6 +27,8 @@ plan: setup
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+	$(PY) -m mypy policy
 	$(PY) -m plan.schema --check
 
 test: lint $(CHECKOV_VENV)/.installed

@@ -8,6 +8,8 @@ project services
                                       namespace, pod networks, weights Job -------------+-- serving
 """
 
+from collections.abc import Sequence
+
 import pulumi
 import pulumi_gcp as gcp
 
@@ -43,14 +45,16 @@ gcp_provider = gcp.Provider(
 on_gcp = pulumi.ResourceOptions(providers=[gcp_provider])
 
 services = ProjectServices("services", cfg.project, opts=on_gcp)
-apis = services.enabled
+apis: list[pulumi.Resource] = [*services.enabled]
 nodes = NodeIdentity("node-identity", cfg.project, names.node_service_account, apis, opts=on_gcp)
 
+node_networks: Sequence[tuple[pulumi.Input[str], pulumi.Input[str]]]
+system_pool: list[pulumi.Resource]
 if cfg.cluster_mode == "create":
     network = Network("network", cfg, names, apis, opts=on_gcp)
     # Nodes (the default pool too, until removed) need their roles first.
     created = Cluster(
-        "cluster", cfg, names, network, nodes.email, apis + nodes.bindings, opts=on_gcp
+        "cluster", cfg, names, network, nodes.email, [*apis, *nodes.bindings], opts=on_gcp
     )
     cluster, system_pool = created.ref, [created.system_pool]
     node_networks = network.node_networks
@@ -65,7 +69,7 @@ gpu_pool = GpuNodePool(
     cluster,
     nodes.email,
     node_networks,
-    depends_on=apis + nodes.bindings,
+    depends_on=[*apis, *nodes.bindings],
     opts=on_gcp,
 )
 registry = Registry("registry", cfg, names.registry, nodes.account.member, apis, opts=on_gcp)
@@ -84,7 +88,7 @@ image = Image(
 # --- Kubernetes ---------------------------------------------------------------
 on_k8s = pulumi.ResourceOptions(providers=[kubernetes.provider(cluster)])
 namespace = Namespace("namespace", cfg, opts=on_k8s)
-pod_networks = []
+pod_networks: list[pulumi.Resource] = []
 if cfg.cluster_mode == "create":
     # An adopted cluster brings its own Network objects (podNetworkNames).
     pod_networks = PodNetworks(

@@ -55,7 +55,9 @@ def pick_version(
     return version
 
 
-def resolve_version(versions, channel: str, prefix: str) -> pulumi.Output[str]:
+def resolve_version(
+    versions: pulumi.Output[gcp.container.GetEngineVersionsResult], channel: str, prefix: str
+) -> pulumi.Output[str]:
     """The newest version of the channel with `prefix`, or without a prefix the
     channel's default version."""
     by_channel = (
@@ -226,7 +228,13 @@ class Cluster(pulumi.ComponentResource):
 class AdoptedCluster(pulumi.ComponentResource):
     """An existing cluster, read (not managed) so the GPU pool can attach to it."""
 
-    def __init__(self, name: str, cfg: StackConfig, names: Names, opts=None):
+    def __init__(
+        self,
+        name: str,
+        cfg: StackConfig,
+        names: Names,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
         super().__init__("a4deepseek:infra:AdoptedCluster", name, None, opts)
         location = cfg.cluster_location or cfg.region
         existing = gcp.container.get_cluster_output(

@@ -133,7 +133,16 @@ class Image(pulumi.ComponentResource):
             )
         self.register_outputs({"ref": self.ref, "baseImage": self.base_image})
 
-    def _cloud_build(self, cfg, registry_path, repository, bucket, account_id, tag, child):
+    def _cloud_build(
+        self,
+        cfg: StackConfig,
+        registry_path: pulumi.Output[str],
+        repository: gcp.artifactregistry.Repository,
+        bucket: gcp.storage.Bucket,
+        account_id: str,
+        tag: str,
+        child: pulumi.ResourceOptions,
+    ) -> pulumi.Output[str]:
         # Cloud Build runs as a dedicated account that may push to this
         # repository, read its staged source, and write build logs.
         builder = gcp.serviceaccount.Account(
@@ -188,7 +197,13 @@ class Image(pulumi.ComponentResource):
         )
         return pulumi.Output.concat(registry_path, f"/{IMAGE_NAME}@", build.stdout.apply(str.strip))
 
-    def _docker_build(self, cfg, registry_path, tag, child):
+    def _docker_build(
+        self,
+        cfg: StackConfig,
+        registry_path: pulumi.Output[str],
+        tag: str,
+        child: pulumi.ResourceOptions,
+    ) -> pulumi.Output[str]:
         token = gcp.organizations.get_client_config_output(
             opts=pulumi.InvokeOutputOptions(parent=self)
         )

@@ -19,6 +19,7 @@ from typing import Any
 
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
+from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.sync_await import _ensure_event_loop
 
 COMPUTED = "<computed:{}>"
@@ -98,7 +99,7 @@ class PlanMocks(pulumi_mocks.Mocks):
         # still show as unknown: value -> what it stands for.
         self.invented: dict[str, str] = {}
 
-    def new_resource(self, args: pulumi_mocks.MockResourceArgs):
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         inputs = dict(args.inputs)
         typ, name = args.typ, args.name
         state: dict[str, Any] = dict(inputs)
@@ -152,7 +153,8 @@ class PlanMocks(pulumi_mocks.Mocks):
             rid = "/".join(p for p in (meta.get("namespace"), meta.get("name")) if p) or rid
         return rid, state
 
-    def call(self, args: pulumi_mocks.MockCallArgs):
+    # A bare dict is an answer without check failures (MockMonitor.Invoke).
+    def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         token = args.token
         if token == "gcp:organizations/getProject:getProject":
             return {"projectId": args.args.get("projectId"), "number": self.project_number}
@@ -193,12 +195,14 @@ class PlanMocks(pulumi_mocks.Mocks):
 class CapturingMonitor(pulumi_mocks.MockMonitor):
     """A MockMonitor that records every registration with its options."""
 
-    def __init__(self, mocks: pulumi_mocks.Mocks):
+    mocks: PlanMocks
+
+    def __init__(self, mocks: PlanMocks):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
         self.invokes: list[tuple[str, dict, str]] = []
 
-    def RegisterResource(self, request):
+    def RegisterResource(self, request: resource_pb2.RegisterResourceRequest) -> Any:
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response
@@ -230,7 +234,7 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
         )
         return response
 
-    def Invoke(self, request):
+    def Invoke(self, request: resource_pb2.ResourceInvokeRequest) -> Any:
         args = dict(rpc.deserialize_properties(request.args))
         self.invokes.append((request.tok, args, request.provider))
         return super().Invoke(request)

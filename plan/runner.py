@@ -22,7 +22,7 @@ from typing import Any
 import pulumi
 import yaml
 from pulumi.runtime import settings as pulumi_settings
-from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.stack import Stack, run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from plan.mocks import CapturingMonitor, PlanMocks, Registration, Secret
@@ -147,7 +147,9 @@ def run(
 
     with _no_cyclic_collections():
         _sync_await(run_pulumi_func(program))
-    outputs = _resolve_outputs(pulumi_settings.get_root_resource().outputs)
+    root = pulumi_settings.get_root_resource()
+    assert isinstance(root, Stack)
+    outputs = _resolve_outputs(root.outputs)
     return PlanResult(
         stack,
         monitor.registrations,

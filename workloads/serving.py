@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -20,7 +21,13 @@ HEALTH_PATH = "/health"  # 200 once the model is loaded and warmed up, 503 befor
 METRICS_PATH = "/prometheus/metrics"
 
 
-def probes(cfg: StackConfig) -> dict[str, k8s.core.v1.ProbeArgs]:
+class Probes(TypedDict):
+    startup_probe: k8s.core.v1.ProbeArgs
+    readiness_probe: k8s.core.v1.ProbeArgs
+    liveness_probe: k8s.core.v1.ProbeArgs
+
+
+def probes(cfg: StackConfig) -> Probes:
     """Startup gets the cold-start budget; after it, readiness and liveness
     watch /health (503 while the engine is unavailable)."""
 
