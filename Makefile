@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 CHECKOV_VENV ?= .venv-checkov
 STACK ?= dev
 
-.PHONY: setup plan test lint format bench
+.PHONY: setup plan test lint format bench mutate
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,3 +40,7 @@ format: setup
 
 bench: setup
 	$(PY) benchmarks/plan_speed.py
+
+# One-line mutants of the code against the tests that cover them (~20 min; not in `test`).
+mutate: setup
+	$(PY) benchmarks/mutate.py

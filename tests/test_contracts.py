@@ -108,6 +108,8 @@ def test_the_report_shows_the_setup_the_benchmark_job_ran(tmp_path, monkeypatch)
     for isl, osl, users in ((512, 128, 1), (512, 128, 8), (1024, 256, 8), (1024, 1024, 64)):
         found = [r for r in rows if f"{isl}/{osl}" in r and str(users) in r]
         assert len(found) == 2, f"{isl}/{osl} x {users}: no throughput and latency row\n{text}"
+        # NVIDIA's 5 prompts per concurrent user, all completed.
+        assert f"{5 * users}/{5 * users}" in found[0], found[0]
 
 
 def test_nvidias_published_figure_is_matched_for_the_same_gpu_precision_and_shape(

@@ -279,6 +279,14 @@ def test_production_cluster_without_deletion_protection_fires():
     assert messages(v.production_cluster_deletion_protection, dev.one(CLUSTER), dev) == []
 
 
+def test_unset_deletion_protection_is_the_providers_default_true():
+    # The Terraform google provider that pulumi-gcp bridges defaults
+    # deletion_protection to true (since its 5.0).
+    result = plan_of("prod")
+    unset = adapter.edited(result.one(CLUSTER), lambda i: i.pop("deletionProtection"))
+    assert messages(v.production_cluster_deletion_protection, unset, result) == []
+
+
 def test_production_bucket_must_be_protected_and_not_force_destroyed():
     result = plan_of("prod")
     bucket = result.one(BUCKET)

@@ -34,6 +34,8 @@ def test_runs_the_matrix_against_the_service_with_the_serving_image(dev_plan):
     assert env["TOKENIZER"] == "/models/deepseek-ai/DeepSeek-R1-0528"
     assert env["MATRIX"] == "512x128x1,512x128x8,1024x256x8,1024x1024x1,1024x1024x64"
     assert "512x128x8" in env["MATRIX"] and "1024x256x8" in env["MATRIX"]  # the seed's cases
+    # NVIDIA's methodology: 5 x concurrency prompts per case (shared/reference/trtllm-deepseek.md).
+    assert env["PROMPTS_PER_USER"] == "5"
     container = job.inputs["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == dev_plan.outputs["image"]
     assert container["command"] == ["python3", "/opt/deepseek/run_benchmarks.py"]

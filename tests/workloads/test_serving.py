@@ -70,6 +70,18 @@ def test_overrides_and_parallel_sizes_are_applied_over_the_profile():
     assert "--ep_size=4" in server(plan)["args"]
 
 
+def test_pipeline_parallelism_reaches_the_options_and_the_arguments():
+    plan = plan_of("dev", tpSize=4, ppSize=2, epSize=2)
+    served = served_options(plan)
+    assert (
+        served["tensor_parallel_size"],
+        served["pipeline_parallel_size"],
+        served["moe_expert_parallel_size"],
+    ) == (4, 2, 2)
+    args = server(plan)["args"]
+    assert {"--tp_size=4", "--pp_size=2", "--ep_size=2"} <= set(args)
+
+
 def test_the_server_listens_on_all_interfaces_with_the_pytorch_backend_and_r1_parser(dev_plan):
     args = server(dev_plan)["args"]
     assert "--host=0.0.0.0" in args and "--port=8000" in args
@@ -373,3 +385,10 @@ def test_pods_are_hardened_and_only_the_server_port_is_open(dev_plan):
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["NET_RAW"]},
     }
+    # The download and the wait write only to their volumes: read-only root.
+    for container in (pod_spec(dev_plan)["initContainers"][0], _job_container(dev_plan)):
+        assert container["securityContext"] == {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": True,
+        }, container["name"]
