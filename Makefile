@@ -41,6 +41,6 @@ format: setup
 bench: setup
 	$(PY) benchmarks/plan_speed.py
 
-# One-line mutants of the code against the tests that cover them (~20 min; not in `test`).
+# One-line mutants of the code against the tests that cover them (~10 min; not in `test`).
 mutate: setup
 	$(PY) benchmarks/mutate.py

@@ -16,7 +16,7 @@ imports) plus, for modules the tests reach only through the whole program or
 load by path (the pack's validators, the image's scripts), the files listed in
 MODULE_TESTS. Before the mutants, those files run once unchanged and must pass.
 
-Not part of `make test`: it runs the covering tests once per mutant (about 20
+Not part of `make test`: it runs the covering tests once per mutant (about 10
 minutes on 2 cores). Its last result is in README.md ("What was verified").
 """
 

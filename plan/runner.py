@@ -164,13 +164,13 @@ def run(
 def _no_cyclic_collections() -> Iterator[None]:
     """Pause Python's cyclic garbage collector for a run, then freeze what it imported.
 
-    Profiled (`benchmarks/plan_speed.py --profile`): the first run imports the
-    SDK modules the program uses (`pulumi_gcp.compute` alone is ~290 modules,
-    millions of objects), and the collector walked them over and over during
-    the import, then once more at interpreter exit: about half of the whole
-    `python -m plan` process. Nothing a run creates needs collecting before it
-    ends. After the first run, `gc.freeze()` moves everything alive (the SDK
-    modules, and once the first run's garbage) out of later collections.
+    The first run imports the SDK modules the program uses (`pulumi_gcp.compute`
+    alone is ~290 modules, millions of objects), and the collector walked them
+    over and over during the import, then once more at interpreter exit: about
+    40% of a whole `python -m plan` process (`benchmarks/plan_speed.py`).
+    Nothing a run creates needs collecting before it ends. After the first run,
+    `gc.freeze()` moves everything alive (the SDK modules, and once the first
+    run's garbage) out of later collections.
     """
     global _imports_frozen
     enabled = gc.isenabled()
