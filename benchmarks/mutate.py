@@ -492,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         free = list(copies)
         outcomes: dict[str, Outcome] = {}
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(copies)) as pool:
-            running = {}
+            running: dict[concurrent.futures.Future[Outcome], Path] = {}
             queue = list(chosen)
             while queue or running:
                 while queue and free:
