@@ -17,7 +17,7 @@ REQUIRE_CRDS ?= $(if $(wildcard ../shared),1,)
 AIPERF_VENV ?= .venv-aiperf
 AIPERF_PINS := docker/benchmark/requirements-aiperf.txt docker/benchmark/constraints-aiperf.txt
 
-.PHONY: setup clients dev python-version plan test lint format bench aiperf
+.PHONY: setup clients dev python-version plan test lint format bench aiperf mutate
 
 python-version:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -61,6 +61,8 @@ plan: setup
 lint: dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+	$(PY) -m mypy policy
 	$(PY) -m plan.schema --check
 
 test: lint $(CHECKOV_VENV)/.installed $(AIPERF_VENV)/.installed
@@ -72,3 +74,7 @@ format: dev
 
 bench: setup
 	$(PY) benchmarks/plan_speed.py
+
+# One-line mutants of the code against the tests that cover them (~10 min; not in `test`).
+mutate: setup
+	$(PY) benchmarks/mutate.py

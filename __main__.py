@@ -11,6 +11,8 @@ project services
   (serving pods wait for the staged weights at run time, then copy them to local SSD)
 """
 
+from collections.abc import Sequence
+
 import pulumi
 import pulumi_gcp as gcp
 
@@ -51,12 +53,14 @@ gcp_provider = gcp.Provider(
 on_gcp = pulumi.ResourceOptions(providers=[gcp_provider])
 
 services = ProjectServices("services", cfg.project, opts=on_gcp)
-apis = services.enabled
+apis: list[pulumi.Resource] = [*services.enabled]
 nodes = NodeIdentity("node-identity", cfg.project, names.node_service_account, apis, opts=on_gcp)
 registry = Registry("registry", cfg, names.registry, nodes.account.member, apis, opts=on_gcp)
 # Node pools start once the nodes' roles (and registry access) have propagated.
-node_roles_ready = [nodes.ready, registry.reader_ready]
+node_roles_ready: list[pulumi.Resource] = [nodes.ready, registry.reader_ready]
 
+node_networks: Sequence[tuple[pulumi.Input[str], pulumi.Input[str]]]
+system_pool: list[pulumi.Resource]
 if cfg.cluster_mode == "create":
     network = Network("network", cfg, names, apis, opts=on_gcp)
     # The default pool (until removed) runs as the node account: roles first.
@@ -66,7 +70,7 @@ if cfg.cluster_mode == "create":
         names,
         network,
         nodes.email,
-        apis + nodes.bindings,
+        [*apis, *nodes.bindings],
         node_roles_ready,
         opts=on_gcp,
     )
@@ -85,7 +89,7 @@ gpu_pool = GpuNodePool(
     cluster,
     nodes.email,
     node_networks,
-    depends_on=apis + nodes.bindings + node_roles_ready,
+    depends_on=[*apis, *nodes.bindings, *node_roles_ready],
     node_locations=preflight.gate([cfg.zone]) if preflight else None,
     opts=on_gcp,
 )
@@ -119,7 +123,7 @@ image = Image(
 k8s_provider = kubernetes.provider(cluster)
 on_k8s = pulumi.ResourceOptions(providers=[k8s_provider])
 namespace = Namespace("namespace", cfg, opts=on_k8s)
-pod_networks = []
+pod_networks: list[pulumi.Resource] = []
 if cfg.cluster_mode == "create":
     # An adopted cluster brings its own Network objects (podNetworkNames).
     pod_networks = PodNetworks(
@@ -205,6 +209,7 @@ pulumi.export("dashboard", monitoring.url)
 if cfg.benchmark_enabled:
     pulumi.export("benchmarkImage", image.benchmark_ref)
 if cfg.benchmark_enabled and not cfg.paused:
+    assert image.benchmark_ref is not None  # built whenever the benchmark is enabled
     benchmark = Benchmark(
         "benchmark",
         cfg,

@@ -501,7 +501,7 @@ def _n(value: float | None, digits: int = 1) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.{digits}f}"
 
 
-def _pair(values: tuple[float, float] | None, digits: int = 1) -> str:
+def _pair(values: tuple[float | None, float | None] | None, digits: int = 1) -> str:
     return "-" if values is None else f"{_n(values[0], digits)} / {_n(values[1], digits)}"
 
 

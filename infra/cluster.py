@@ -76,7 +76,10 @@ def pick_version(
 
 
 def resolve_version(
-    versions, channel: str, prefix: str, floor: tuple[str, str] = ("", "")
+    versions: pulumi.Output[gcp.container.GetEngineVersionsResult],
+    channel: str,
+    prefix: str,
+    floor: tuple[str, str] = ("", ""),
 ) -> pulumi.Output[str]:
     """The newest version of the channel with `prefix`, or without a prefix the
     channel's default version."""
@@ -279,7 +282,7 @@ class Cluster(pulumi.ComponentResource):
             endpoint=self.cluster.endpoint,
             ca_certificate=self.cluster.master_auth.cluster_ca_certificate,
             workload_pool=self.cluster.workload_identity_config.apply(
-                lambda config: config.workload_pool if config else ""
+                lambda config: (config.workload_pool or "") if config else ""
             ),
         )
         self.register_outputs(
@@ -313,7 +316,7 @@ class AdoptedCluster(pulumi.ComponentResource):
         cfg: StackConfig,
         names: Names,
         depends_on: list[pulumi.Resource],
-        opts=None,
+        opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("a4deepseek:infra:AdoptedCluster", name, None, opts)
         location = cfg.cluster_location or cfg.region

@@ -26,7 +26,7 @@ from typing import Any
 from pulumi import RunError
 
 from infra import naming
-from infra.shapes import RDMA_NIC_COUNT, SHAPES
+from infra.shapes import RDMA_NIC_COUNT, SHAPES, MachineShape
 
 PROJECT_NAME = "a4-deepseek"
 
@@ -104,7 +104,13 @@ def _camel(name: str) -> str:
     return head + "".join(part.capitalize() for part in rest)
 
 
-def setting(description: str, default: Any = dataclasses.MISSING, *, choices=None, secret=False):
+def setting(
+    description: str,
+    default: Any = dataclasses.MISSING,
+    *,
+    choices: tuple[str, ...] | None = None,
+    secret: bool = False,
+) -> Any:
     """A field of StackConfig: `default` MISSING means the key is required."""
     meta = {"description": description, "choices": choices, "secret": secret}
     if secret:
@@ -437,7 +443,7 @@ class StackConfig:
     )
 
     @property
-    def shape(self):
+    def shape(self) -> MachineShape:
         return SHAPES[self.machine_type]
 
 
@@ -672,7 +678,9 @@ def _check_choices(cfg: StackConfig, problems: list[str]) -> None:
             problems.append(_bad(config_key(f), value, f"expected one of {', '.join(choices)}"))
 
 
-def _parse_network(key: str, text: str, problems: list[str]):
+def _parse_network(
+    key: str, text: str, problems: list[str]
+) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     try:
         if "/" not in text:
             raise ValueError("no prefix length")
@@ -1331,7 +1339,10 @@ def _documentation_range(cidr: str) -> str | None:
         net = ipaddress.ip_network(cidr, strict=False)
     except ValueError:
         return None
-    return next((str(r) for r in DOCUMENTATION_RANGES if net.subnet_of(r)), None)
+    return next(
+        (str(r) for r in DOCUMENTATION_RANGES if net.version == 4 and net.subnet_of(r)),  # type: ignore[arg-type]
+        None,
+    )
 
 
 # --------------------------------------------------------------------------

@@ -7,6 +7,8 @@ module's preconditions.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pulumi
 import pulumi_gcp as gcp
 
@@ -90,7 +92,7 @@ class GpuNodePool(pulumi.ComponentResource):
         names: Names,
         cluster: ClusterRef,
         node_service_account: pulumi.Input[str],
-        extra_networks: list[tuple[pulumi.Input[str], pulumi.Input[str]]],
+        extra_networks: Sequence[tuple[pulumi.Input[str], pulumi.Input[str]]],
         depends_on: list[pulumi.Resource],
         node_locations: pulumi.Input[list[str]] | None = None,
         opts: pulumi.ResourceOptions | None = None,

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from infra.shapes import RDMA_NIC_COUNT
+
+if TYPE_CHECKING:  # infra.config imports this module
+    from infra.config import StackConfig
 
 BUCKET_NAME_MAX = 63
 
@@ -42,7 +46,7 @@ def derive_bucket_name(project: str, prefix: str) -> str:
     return f"{name[: BUCKET_NAME_MAX - 9].rstrip('-')}-{digest}"
 
 
-def derive(cfg) -> Names:
+def derive(cfg: StackConfig) -> Names:
     """All resource names for a StackConfig (see infra/config.py)."""
     prefix = cfg.name_prefix
     host = cfg.host_network_name or f"{prefix}-net-0"

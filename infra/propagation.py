@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pulumi
 import pulumiverse_time as time
 
@@ -13,7 +15,7 @@ IAM_PROPAGATION = "120s"
 
 
 def iam_propagation(
-    name: str, grants: list[pulumi.Resource], parent: pulumi.Resource
+    name: str, grants: Sequence[pulumi.CustomResource], parent: pulumi.Resource
 ) -> time.Sleep:
     """A delay that ends IAM_PROPAGATION after every grant in `grants` exists.
 

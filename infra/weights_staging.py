@@ -133,7 +133,7 @@ class WeightsSource(pulumi.ComponentResource):
             display_name="Stages the DeepSeek-R1 checkpoint from Hugging Face into the bucket",
             opts=child,
         )
-        grants: list[pulumi.Resource] = [
+        grants: list[pulumi.CustomResource] = [
             # Writes the checkpoint and reads the staged build source, in this bucket only.
             gcp.storage.BucketIAMMember(
                 "stager-objects",

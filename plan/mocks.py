@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,7 +102,17 @@ class Invocation(tuple):
     `InvokeOutputOptions(depends_on=...)` plus the resources whose outputs
     flow into its arguments) and `result` what the mocks answered."""
 
-    def __new__(cls, token: str, args: dict, provider: str, depends_on=(), result=None):
+    depends_on: tuple[str, ...]
+    result: dict[str, Any]
+
+    def __new__(
+        cls,
+        token: str,
+        args: dict,
+        provider: str,
+        depends_on: Iterable[str] = (),
+        result: dict[str, Any] | None = None,
+    ) -> Invocation:
         self = super().__new__(cls, (token, args, provider))
         self.depends_on = tuple(depends_on)
         self.result = result if result is not None else {}
@@ -187,7 +198,7 @@ class PlanMocks(pulumi_mocks.Mocks):
         # still show as unknown: value -> what it stands for.
         self.invented: dict[str, str] = {}
 
-    def new_resource(self, args: pulumi_mocks.MockResourceArgs):
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         inputs = dict(args.inputs)
         typ, name = args.typ, args.name
         state: dict[str, Any] = dict(inputs)
@@ -251,21 +262,30 @@ class PlanMocks(pulumi_mocks.Mocks):
                 state["status"] = {"loadBalancer": {"ingress": [{"ip": ip}]}}
         return rid, state
 
-    def call(self, args: pulumi_mocks.MockCallArgs):
+    # A bare dict is an answer without check failures (MockMonitor.Invoke).
+    def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         token = args.token
         if token == "gcp:organizations/getProject:getProject":
             return {"projectId": args.args.get("projectId"), "number": self.project_number}
         if token == "gcp:container/getEngineVersions:getEngineVersions":
+            # Every field a different placeholder, so that a test can tell which
+            # one the program picked. The prefix filters the latest versions;
+            # each channel's default version is the channel's, whatever the prefix.
             prefix = args.args.get("versionPrefix") or ""
-            version = computed(f"gke-version{(' ' + prefix + '*') if prefix else ''}")
-            channels = {c: version for c in ("RAPID", "REGULAR", "STABLE", "EXTENDED")}
+
+            def version(what: str) -> str:
+                return computed(f"gke-version {what}{f' {prefix}*' if prefix else ''}")
+
+            channels = ("RAPID", "REGULAR", "STABLE", "EXTENDED")
             return {
-                "latestMasterVersion": version,
-                "latestNodeVersion": version,
-                "releaseChannelDefaultVersion": channels,
-                "releaseChannelLatestVersion": channels,
-                "validMasterVersions": [version],
-                "validNodeVersions": [version],
+                "latestMasterVersion": version("latest master"),
+                "latestNodeVersion": version("latest node"),
+                "releaseChannelDefaultVersion": {
+                    c: computed(f"gke-version {c} default") for c in channels
+                },
+                "releaseChannelLatestVersion": {c: version(f"{c} latest") for c in channels},
+                "validMasterVersions": [version("latest master")],
+                "validNodeVersions": [version("latest node")],
             }
         if token == "gcp:container/getCluster:getCluster":
             name, location = args.args.get("name"), args.args.get("location")
@@ -306,7 +326,7 @@ class PlanMocks(pulumi_mocks.Mocks):
                 "machineTypes": [_machine_type(zone, n) for n in names],
             }
         if token == "gcp:compute/getReservation:getReservation":
-            key = (args.get("project"), args.get("name"))
+            key = (str(args.get("project")), str(args.get("name")))
             found = facts.reservations.get(key)
             if found is None or found.zone != args.get("zone"):
                 # The provider reads an absent reservation as an empty result.
@@ -337,8 +357,8 @@ class PlanMocks(pulumi_mocks.Mocks):
                 ],
             }
         if token == "gcp:compute/getReservationBlock:getReservationBlock":
-            found = facts.reservations.get((args.get("project"), args.get("reservation")))
-            block = found.blocks.get(args.get("name")) if found else None
+            found = facts.reservations.get((str(args.get("project")), str(args.get("reservation"))))
+            block = found.blocks.get(str(args.get("name"))) if found else None
             if block is None:
                 return {"name": "", "blockCount": 0, "inUseCount": 0}
             return {"name": args.get("name"), "blockCount": block[0], "inUseCount": block[1]}
@@ -391,7 +411,9 @@ def _machine_type(zone: str, name: str) -> dict:
 class CapturingMonitor(pulumi_mocks.MockMonitor):
     """A MockMonitor that records every registration with its options."""
 
-    def __init__(self, mocks: pulumi_mocks.Mocks):
+    mocks: PlanMocks
+
+    def __init__(self, mocks: PlanMocks):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
         self.invokes: list[Invocation] = []
@@ -404,7 +426,7 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
         info.supportedFeatures.append(resource_pb2.RESOURCE_MONITOR_FEATURE_INVOKE_DEPENDS_ON)
         return info
 
-    def RegisterResource(self, request):
+    def RegisterResource(self, request: resource_pb2.RegisterResourceRequest) -> Any:
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response
@@ -437,7 +459,7 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
         )
         return response
 
-    def Invoke(self, request):
+    def Invoke(self, request: resource_pb2.ResourceInvokeRequest) -> Any:
         args = dict(rpc.deserialize_properties(request.args))
         response = super().Invoke(request)
         result = dict(rpc.deserialize_properties(getattr(response, "return")))

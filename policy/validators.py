@@ -250,9 +250,10 @@ def bucket_not_public(args: Any, report_violation: Any) -> None:
         )
     uniform = _get(args.props, "uniformBucketLevelAccess")
     if not is_unknown(uniform) and uniform is not True:
+        shown = "unset (object ACLs allowed)" if uniform is None else uniform
         report_violation(
             f"{BUCKET_NOT_PUBLIC}: {_subject(args)} has uniformBucketLevelAccess "
-            f"{uniform}; set uniform_bucket_level_access=True (IAM only, no object ACLs)."
+            f"{shown}; set uniform_bucket_level_access=True (IAM only, no object ACLs)."
         )
 
 

@@ -138,6 +138,31 @@ INVALID = [
     ({"gpuDriverVersion": "INSTALLATION_DISABLED"}, "gpuDriverVersion", "LATEST, DEFAULT"),
     ({"releaseChannel": "regular"}, "releaseChannel", "REGULAR"),
     ({"gpuBootDiskGb": "50"}, "gpuBootDiskGb", "100 to 65536"),
+    # just outside each numeric limit (the values at the limits: VALID_LIMITS)
+    ({"nodeCount": "65"}, "nodeCount", "at most 64"),
+    ({"nodeCount": "-1"}, "nodeCount", "at least 1"),
+    ({"gpuBootDiskGb": "99"}, "gpuBootDiskGb", "100 to 65536"),
+    ({"gpuBootDiskGb": "65537"}, "gpuBootDiskGb", "100 to 65536"),
+    ({"systemMaxNodes": "0"}, "systemMaxNodes", "1 to 100"),
+    ({"systemMaxNodes": "101"}, "systemMaxNodes", "1 to 100"),
+    ({"registryKeepVersions": "0"}, "registryKeepVersions", "1 to 100"),
+    ({"registryKeepVersions": "101"}, "registryKeepVersions", "1 to 100"),
+    ({"weightsMinutes": "29"}, "weightsMinutes", "30 to 1440"),
+    ({"weightsMinutes": "1441"}, "weightsMinutes", "30 to 1440"),
+    ({"startupMinutes": "9"}, "startupMinutes", "10 to 360"),
+    ({"startupMinutes": "361"}, "startupMinutes", "10 to 360"),
+    ({"epSize": "0"}, "epSize", "divisor of 8"),
+    ({"epSize": "-2"}, "epSize", "divisor of 8"),
+    ({"epSize": "16"}, "epSize", "divisor of 8"),
+    ({"tpSize": "8", "ppSize": "0"}, "tpSize", "8 x 0"),
+    ({"tpSize": "-8", "ppSize": "-1"}, "tpSize", "-8 x -1"),
+    ({"rdmaCidr": "172.16.0.0/27"}, "rdmaCidr", "/26 or larger"),
+    ({"namePrefix": "a" * 13}, "namePrefix", "1-12"),
+    ({"rdmaNetworkName": "n" * 55}, "rdmaNetworkName", "at most 54"),
+    ({"hostNetworkName": "h" * 55}, "hostNetworkName", "at most 54"),
+    ({"gvnicNetworkName": "g" * 55}, "gvnicNetworkName", "at most 54"),
+    ({"bucketName": "b" * 64}, "bucketName", "3-63"),
+    ({"serviceAccount": "s" * 64}, "serviceAccount", "Kubernetes name"),
     # adoption
     ({"clusterMode": "import"}, "clusterMode", "create, adopt"),
     ({"clusterMode": "adopt"}, "clusterName", "required with clusterMode adopt"),
@@ -218,6 +243,39 @@ def test_invalid_config_names_the_key_and_what_is_allowed(changes, key, words):
     matching = [p for p in problems if p.startswith(f"{key}:")]
     assert matching, f"no problem names {key}: {problems}"
     assert any(words in p for p in matching), matching
+
+
+# Each value at a numeric or length limit, accepted (INVALID has the values just outside).
+VALID_LIMITS = [
+    ({"nodeCount": "64"}, "node_count", 64),
+    ({"gpuBootDiskGb": "100"}, "gpu_boot_disk_gb", 100),
+    ({"gpuBootDiskGb": "65536"}, "gpu_boot_disk_gb", 65536),
+    ({"systemMaxNodes": "1"}, "system_max_nodes", 1),
+    ({"systemMaxNodes": "100"}, "system_max_nodes", 100),
+    ({"registryKeepVersions": "1"}, "registry_keep_versions", 1),
+    ({"registryKeepVersions": "100"}, "registry_keep_versions", 100),
+    ({"weightsMinutes": "30"}, "weights_minutes", 30),
+    ({"weightsMinutes": "1440"}, "weights_minutes", 1440),
+    ({"startupMinutes": "10"}, "startup_minutes", 10),
+    ({"startupMinutes": "360"}, "startup_minutes", 360),
+    ({"epSize": "1"}, "ep_size", 1),
+    ({"tpSize": "4", "ppSize": "2", "epSize": "2"}, "pp_size", 2),
+    ({"rdmaCidr": "172.16.0.0/26"}, "rdma_cidr", "172.16.0.0/26"),
+    ({"namePrefix": "a" * 12}, "name_prefix", "a" * 12),
+    ({"clusterName": "c" * 40}, "cluster_name", "c" * 40),
+    ({"rdmaNetworkName": "n" * 54}, "rdma_network_name", "n" * 54),
+    ({"bucketName": "b" * 63}, "bucket_name", "b" * 63),
+    ({"bucketName": "abc"}, "bucket_name", "abc"),
+    ({"registryName": "r" * 63}, "registry_name", "r" * 63),
+    ({"serviceAccount": "s" * 63}, "service_account", "s" * 63),
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "value"), VALID_LIMITS, ids=[f"{c[1]}-{c[2]}"[:40] for c in VALID_LIMITS]
+)
+def test_values_at_the_limits_are_accepted(changes, field, value):
+    assert getattr(make(**changes), field) == value
 
 
 def test_all_problems_are_reported_at_once():

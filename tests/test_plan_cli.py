@@ -33,7 +33,7 @@ def test_plan_of_dev_prints_components_and_writes_json(tmp_path):
     ):
         assert heading in text
     assert "nodeConfig.machineType = a4-highgpu-8g" in text
-    assert "minMasterVersion = <computed:gke-version>" in text
+    assert "minMasterVersion = <computed:gke-version REGULAR default>" in text
     document = json.loads((tmp_path / "dev" / "plan.json").read_text())
     types = {r["type"] for r in document["resources"]}
     assert "gcp:container/nodePool:NodePool" in types

@@ -63,17 +63,3 @@ def provider(cluster: ClusterRef, opts: pulumi.ResourceOptions | None = None) ->
         delete_unreachable=True,
         opts=opts,
     )
-
-
-# The minor version the rendered objects are validated against when no
-# gkeVersionPrefix pins one: the REGULAR channel's line that Cluster Toolkit's
-# A4 blueprint targets (version_prefix "1.35.").
-DEFAULT_KUBERNETES_MINOR = "1.35"
-
-
-def kubernetes_minor(gke_version_prefix: str) -> str:
-    """`1.34.` or `1.34.5-gke.100` -> `1.34`; empty -> the default."""
-    parts = gke_version_prefix.split(".")
-    if len(parts) >= 2 and parts[1].isdigit():
-        return f"{parts[0]}.{parts[1]}"
-    return DEFAULT_KUBERNETES_MINOR

@@ -50,7 +50,7 @@ class PodNetworks(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("a4deepseek:workloads:PodNetworks", name, None, opts)
-        self.networks = []
+        self.networks: list[pulumi.Resource] = []
         for pair in network_pairs(names, pod_network_names):
             child = pulumi.ResourceOptions(parent=self, depends_on=depends_on)
             params = k8s.apiextensions.CustomResource(

@@ -7,6 +7,9 @@ import json
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.config import StackConfig
+from infra.naming import Names
+
 GCSFUSE_DRIVER = "gcsfuse.csi.storage.gke.io"
 GPU_RESOURCE = "nvidia.com/gpu"
 
@@ -52,7 +55,7 @@ WRITE_MOUNT_OPTIONS = ("implicit-dirs",)
 
 def gcsfuse_volume(
     name: str,
-    bucket: str,
+    bucket: pulumi.Input[str],
     only_dir: str,
     read_only: bool,
     file_cache: bool = True,
@@ -92,8 +95,8 @@ def node_pool_selector(pool: str) -> dict[str, str]:
 
 
 def utility_job_spec(
-    cfg,
-    names,
+    cfg: StackConfig,
+    names: Names,
     service_account: pulumi.Input[str],
     labels: dict[str, str],
     container: k8s.core.v1.ContainerArgs,

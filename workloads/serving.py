@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -33,7 +34,13 @@ HEALTH_PATH = "/health"
 METRICS_PATH = "/prometheus/metrics"
 
 
-def probes(cfg: StackConfig) -> dict[str, k8s.core.v1.ProbeArgs]:
+class Probes(TypedDict):
+    startup_probe: k8s.core.v1.ProbeArgs
+    readiness_probe: k8s.core.v1.ProbeArgs
+    liveness_probe: k8s.core.v1.ProbeArgs
+
+
+def probes(cfg: StackConfig) -> Probes:
     """Startup gets the cold-start budget (the port refuses connections while
     the model loads); after it, readiness and liveness watch /health (503 once
     the engine is unavailable)."""

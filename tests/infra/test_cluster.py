@@ -41,19 +41,29 @@ def test_private_nodes_behind_an_authorized_public_endpoint(dev_plan):
     assert [b["cidrBlock"] for b in blocks] == ["203.0.113.7/32"]
 
 
-def test_version_comes_from_the_engine_versions_data_source(dev_plan):
+def test_without_a_prefix_the_version_is_the_channels_default(dev_plan):
     c = dev_plan.one(CLUSTER).inputs
     assert c["releaseChannel"] == {"channel": "REGULAR"}
-    assert c["minMasterVersion"].startswith("<computed:gke-version")
+    # The mock answers each field of the data source with its own placeholder.
+    assert c["minMasterVersion"] == "<computed:gke-version REGULAR default>"
     calls = [args for token, args, _ in dev_plan.invokes if token.endswith("getEngineVersions")]
     assert calls and calls[0]["location"] == "us-central1"
 
 
-def test_version_prefix_is_passed_to_the_data_source():
+def test_the_version_follows_the_release_channel():
+    plan = plan_of("dev", releaseChannel="STABLE")
+    assert plan.one(CLUSTER).inputs["releaseChannel"] == {"channel": "STABLE"}
+    assert plan.one(CLUSTER).inputs["minMasterVersion"] == "<computed:gke-version STABLE default>"
+
+
+def test_with_a_prefix_the_version_is_the_channels_newest_match():
     plan = plan_of("dev", gkeVersionPrefix="1.33.")
     calls = [args for token, args, _ in plan.invokes if token.endswith("getEngineVersions")]
     assert calls[0]["versionPrefix"] == "1.33."
-    assert "1.33.*" in plan.one(CLUSTER).inputs["minMasterVersion"]
+    assert (
+        plan.one(CLUSTER).inputs["minMasterVersion"]
+        == "<computed:gke-version REGULAR latest 1.33.*>"
+    )
 
 
 def test_deletion_protection_follows_the_stack(dev_plan, prod_plan):
@@ -64,7 +74,9 @@ def test_deletion_protection_follows_the_stack(dev_plan, prod_plan):
 def test_cluster_has_long_timeouts_and_ignores_fields_gke_owns(dev_plan):
     reg = dev_plan.one(CLUSTER)
     assert reg.custom_timeouts["create"] == "60m"
-    assert "nodeConfig" in reg.ignore_changes
+    # The removed default pool's settings, and the version the release channel
+    # upgrades the control plane to: otherwise every later `up` would undo them.
+    assert {"nodeConfig", "initialNodeCount", "minMasterVersion"} <= set(reg.ignore_changes)
 
 
 def test_cluster_waits_for_the_node_account_roles(dev_plan):

@@ -23,6 +23,15 @@ def test_machine_accelerators_and_driver_come_from_the_shape_table(dev_plan):
     assert node["ephemeralStorageLocalSsdConfig"] == {"localSsdCount": 32}
 
 
+def test_gpu_nodes_boot_from_hyperdisk_of_the_configured_size(dev_plan):
+    # A4 VMs boot from Hyperdisk only, not Persistent Disk (pd-*); Cluster
+    # Toolkit's A4 blueprint uses hyperdisk-balanced (shared/reference/a4-high-platform.md).
+    node = gpu_pool(dev_plan).inputs["nodeConfig"]
+    assert (node["diskType"], node["diskSizeGb"]) == ("hyperdisk-balanced", 200)
+    bigger = gpu_pool(plan_of("dev", gpuBootDiskGb=500)).inputs["nodeConfig"]
+    assert bigger["diskSizeGb"] == 500
+
+
 def test_sister_shape_a3_ultra_gets_h200s():
     node = gpu_pool(plan_of("dev", machineType="a3-ultragpu-8g")).inputs["nodeConfig"]
     assert node["guestAccelerators"][0]["type"] == "nvidia-h200-141gb"

@@ -22,7 +22,7 @@ from plan import runner
 from plan.runner import REPO
 from tests.conftest import HF_TOKEN_MARKER, plan_of
 from tests.policy import adapter
-from tests.policy.conftest import POLICY_DIR, validators
+from tests.policy.conftest import POLICY_DIR, registered_pack, validators
 
 MAIN = POLICY_DIR / "__main__.py"
 
@@ -270,3 +270,114 @@ def test_served_pack_reports_a_public_load_balancer_unless_configured(analyzer):
                 policyConfig={validators.NO_PUBLIC_LOAD_BALANCER: default}
             )
         )
+
+
+def _pod(inputs: dict) -> dict:
+    return inputs["spec"]["template"]["spec"]
+
+
+# One minimal change per policy that makes it fire, as `pulumi preview
+# --policy-pack policy` would meet it: policy name (as users see it) ->
+# (stack, overrides, resource type and name, edit of its inputs, its options).
+FIRING = {
+    "bucket-in-cluster-region": (
+        "dev",
+        {},
+        "gcp:storage/bucket:Bucket",
+        "data",
+        lambda i: i.update(location="EUROPE-WEST4"),
+        {},
+    ),
+    "bucket-not-public": (
+        "dev",
+        {},
+        "gcp:storage/bucket:Bucket",
+        "data",
+        lambda i: i.update(publicAccessPrevention="inherited"),
+        {},
+    ),
+    "secret-material-only-in-kubernetes-secrets": (
+        "dev",
+        {},
+        "kubernetes:batch/v1:Job",
+        "smoke-check",
+        lambda i: _pod(i)["containers"][0]["env"].append(
+            {"name": "HF_TOKEN", "value": HF_TOKEN_MARKER}
+        ),
+        {},
+    ),
+    "no-public-load-balancer": (
+        "dev",
+        {"serviceType": "InternalLoadBalancer"},
+        "kubernetes:core/v1:Service",
+        "service",
+        lambda i: i["metadata"]["annotations"].clear(),
+        {},
+    ),
+    "gpu-pool-matches-machine-shape": (
+        "dev",
+        {},
+        "gcp:container/nodePool:NodePool",
+        "gpu",
+        lambda i: i["nodeConfig"]["guestAccelerators"][0].update(count=4),
+        {},
+    ),
+    "production-deletion-safeguards": (
+        "prod",
+        {},
+        "gcp:storage/bucket:Bucket",
+        "data",
+        lambda i: None,
+        {"protect": False},
+    ),
+    "containers-have-resource-requests": (
+        "dev",
+        {},
+        "kubernetes:apps/v1:Deployment",
+        "server",
+        lambda i: _pod(i)["initContainers"][0].pop("resources"),
+        {},
+    ),
+    "servers-have-health-probes": (
+        "dev",
+        {},
+        "kubernetes:apps/v1:Deployment",
+        "server",
+        lambda i: _pod(i)["containers"][0].pop("readinessProbe"),
+        {},
+    ),
+    "images-pinned": (
+        "dev",
+        {},
+        "kubernetes:batch/v1:Job",
+        "benchmark",
+        lambda i: _pod(i)["containers"][0].update(image="nvcr.io/nvidia/tensorrt-llm/release"),
+        {},
+    ),
+}
+
+
+def _diagnostics(stub, policy, reg, result):
+    """What the served pack reports for `reg`: its stack policy runs over the whole plan."""
+    if policy in {p.name for p in PACK.policies if isinstance(p, StackValidationPolicy)}:
+        return analyze_stack(stub, adapter.with_registration(result, reg))
+    return analyze(stub, reg, result)
+
+
+PACK = registered_pack()
+
+
+@pytest.mark.parametrize("policy", sorted(p.name for p in PACK.policies))
+def test_each_policy_fires_through_the_served_pack(analyzer, policy):
+    assert policy in FIRING, f"add a firing case for {policy} to FIRING"
+    stack, overrides, typ, name, edit, options = FIRING[policy]
+    result = plan_of(stack, **overrides)
+    reg = result.one(typ, name)
+    assert _diagnostics(analyzer, policy, reg, result) == [], "the unchanged plan passes"
+    diagnostics = _diagnostics(analyzer, policy, adapter.edited(reg, edit, **options), result)
+    assert diagnostics, f"{policy} did not fire"
+    assert {d.policyName for d in diagnostics} == {policy}
+    assert {d.enforcementLevel for d in diagnostics} == {proto.MANDATORY}
+    assert all(HF_TOKEN_MARKER not in d.message for d in diagnostics)
+    if policy == "bucket-in-cluster-region":  # a stack policy names the resource
+        assert [d.urn for d in diagnostics] == [reg.urn]

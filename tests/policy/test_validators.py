@@ -21,6 +21,7 @@ DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 JOB = "kubernetes:batch/v1:Job"
 # A realistic Hugging Face token (hf_ and 34 letters), not a real one.
 HF_TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz01234567"
+ABSENT = object()  # a property left out (the provider's default applies)
 
 
 def messages(validator, reg, result, config=None, preview=False) -> list[str]:
@@ -115,11 +116,19 @@ def test_unknown_bucket_location_is_not_a_violation(pack):
         ("publicAccessPrevention", "inherited", "publicAccessPrevention inherited"),
         ("publicAccessPrevention", None, "publicAccessPrevention unset"),
         ("uniformBucketLevelAccess", False, "uniformBucketLevelAccess False"),
+        ("uniformBucketLevelAccess", ABSENT, "uniformBucketLevelAccess unset"),
     ],
 )
 def test_public_or_acl_bucket_fires(key, value, shown):
     result = plan_of("dev")
-    bucket = adapter.edited(result.one(BUCKET), lambda i: i.update({key: value}))
+
+    def edit(inputs):
+        if value is ABSENT:
+            inputs.pop(key)
+        else:
+            inputs[key] = value
+
+    bucket = adapter.edited(result.one(BUCKET), edit)
     found = messages(v.bucket_not_public, bucket, result)
     assert len(found) == 1
     assert found[0].startswith(f"{v.BUCKET_NOT_PUBLIC}: Bucket 'data' (my-a4-project-dsr1-data)")
@@ -275,6 +284,14 @@ def test_production_cluster_without_deletion_protection_fires():
     dev = plan_of("dev")
     assert dev.one(CLUSTER).inputs["deletionProtection"] is False
     assert messages(v.production_cluster_deletion_protection, dev.one(CLUSTER), dev) == []
+
+
+def test_unset_deletion_protection_is_the_providers_default_true():
+    # The Terraform google provider that pulumi-gcp bridges defaults
+    # deletion_protection to true (since its 5.0).
+    result = plan_of("prod")
+    unset = adapter.edited(result.one(CLUSTER), lambda i: i.pop("deletionProtection"))
+    assert messages(v.production_cluster_deletion_protection, unset, result) == []
 
 
 def test_production_bucket_must_be_protected_and_not_force_destroyed():

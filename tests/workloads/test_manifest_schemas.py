@@ -19,20 +19,26 @@ import yaml
 
 from plan import report
 from tests.conftest import plan_of
-from workloads.kubernetes import kubernetes_minor
 
 REPO = Path(__file__).resolve().parents[2]
 CRDS = Path(os.environ.get("CRDS_DIR") or REPO.parent / "shared" / "reference" / "crds")
 CUSTOM_GROUPS = ("networking.gke.io", "monitoring.googleapis.com")
 
+# (stack, overrides, the Kubernetes minor version of the cluster). Without a
+# gkeVersionPrefix: 1.35, the REGULAR channel's line that Cluster Toolkit's A4
+# blueprint targets (version_prefix "1.35.").
 VARIANTS = {
-    "dev": ("dev", {}),
-    "prod": ("prod", {}),
-    "nvfp4-throughput": ("dev", {"model": "nvfp4", "servingProfile": "throughput"}),
-    "internal-lb": ("dev", {"serviceType": "InternalLoadBalancer", "awaitServing": False}),
-    "metrics": ("dev", {"prometheusMetrics": True}),
-    "adopted": ("dev", {"clusterMode": "adopt", "clusterName": "theirs", "podMultiNetwork": False}),
-    "gke-1.33": ("dev", {"gkeVersionPrefix": "1.33."}),
+    "dev": ("dev", {}, "1.35"),
+    "prod": ("prod", {}, "1.35"),
+    "nvfp4-throughput": ("dev", {"model": "nvfp4", "servingProfile": "throughput"}, "1.35"),
+    "internal-lb": ("dev", {"serviceType": "InternalLoadBalancer", "awaitServing": False}, "1.35"),
+    "metrics": ("dev", {"prometheusMetrics": True}, "1.35"),
+    "adopted": (
+        "dev",
+        {"clusterMode": "adopt", "clusterName": "theirs", "podMultiNetwork": False},
+        "1.35",
+    ),
+    "gke-1.33": ("dev", {"gkeVersionPrefix": "1.33."}, "1.33"),
 }
 
 
@@ -85,8 +91,7 @@ def strict(schema: dict) -> dict:
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_builtin_objects_validate_strictly_for_the_cluster_version(variant):
-    stack, overrides = VARIANTS[variant]
-    version = kubernetes_minor(overrides.get("gkeVersionPrefix", ""))
+    stack, overrides, version = VARIANTS[variant]
     checked = 0
     for name, obj in objects(stack, overrides):
         group = obj["apiVersion"].split("/")[0]
@@ -104,7 +109,7 @@ def test_builtin_objects_validate_strictly_for_the_cluster_version(variant):
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_gke_custom_resources_validate_against_their_crds(variant, schemas):
-    stack, overrides = VARIANTS[variant]
+    stack, overrides, _ = VARIANTS[variant]
     checked = 0
     for name, obj in objects(stack, overrides):
         group, _, version = obj["apiVersion"].partition("/")

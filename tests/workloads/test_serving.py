@@ -91,6 +91,18 @@ def test_overrides_and_parallel_sizes_are_applied_over_the_profile():
     assert "--ep_size=4" in server(plan)["args"]
 
 
+def test_pipeline_parallelism_reaches_the_options_and_the_arguments():
+    plan = plan_of("dev", tpSize=4, ppSize=2, epSize=2)
+    served = served_options(plan)
+    assert (
+        served["tensor_parallel_size"],
+        served["pipeline_parallel_size"],
+        served["moe_expert_parallel_size"],
+    ) == (4, 2, 2)
+    args = server(plan)["args"]
+    assert {"--tp_size=4", "--pp_size=2", "--ep_size=2"} <= set(args)
+
+
 def test_the_server_listens_on_all_interfaces_with_the_pytorch_backend_and_r1_parser(dev_plan):
     args = server(dev_plan)["args"]
     assert "--host=0.0.0.0" in args and "--port=8000" in args
@@ -147,7 +159,9 @@ def test_the_pod_takes_all_eight_gpus_on_the_gpu_pool(dev_plan):
         "tolerations"
     ]
     shm = next(v for v in spec["volumes"] if v["name"] == "dshm")
-    assert shm["emptyDir"]["medium"] == "Memory"
+    # GPU recipes' A4 serving chart: a 250Gi memory-backed /dev/shm for the ranks' buffers.
+    assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": "250Gi"}
+    assert {"name": "dshm", "mountPath": "/dev/shm"} in server(dev_plan)["volumeMounts"]
 
 
 def test_weights_are_read_once_from_the_bucket_then_from_the_nodes_local_ssd(dev_plan):
@@ -215,6 +229,23 @@ def test_each_pod_writes_its_timeline_into_the_stacks_bucket(dev_plan):
         )
 
 
+def test_jit_caches_are_written_to_the_bucket_so_a_new_pod_does_not_compile_again(dev_plan):
+    container = server(dev_plan)
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod_spec(dev_plan)["volumes"]}
+    # deep_gemm caches in DG_JIT_CACHE_DIR; TensorRT-LLM's DeepGEMM in
+    # TRTLLM_DG_CACHE_DIR, with the compiled kernels kept (DUMP_CUBIN).
+    assert env["TRTLLM_DG_JIT_DUMP_CUBIN"] == "1"
+    for variable in ("DG_JIT_CACHE_DIR", "TRTLLM_DG_CACHE_DIR"):
+        (name,) = [n for n, m in mounts.items() if env[variable].startswith(m["mountPath"] + "/")]
+        assert not mounts[name].get("readOnly")
+        csi = volumes[name]["csi"]
+        assert csi["driver"] == "gcsfuse.csi.storage.gke.io" and csi["readOnly"] is False
+        assert csi["volumeAttributes"]["bucketName"] == "my-a4-project-dsr1-data"
+        assert "only-dir=cache/deepgemm" in csi["volumeAttributes"]["mountOptions"].split(",")
+
+
 def test_probes_watch_health_with_a_configurable_cold_start_budget():
     container = server(plan_of("dev", startupMinutes=90))
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
@@ -263,6 +294,12 @@ def test_network_objects_pair_each_name_with_its_vpc_and_device_mode(dev_plan):
     }
     networks = dev_plan.of_type("kubernetes:networking.gke.io/v1:Network")
     assert len(networks) == 9
+    # Like the other in-cluster objects made before the GPU pool, they wait for
+    # the cluster's first nodes (the system pool).
+    system_pool = dev_plan.one("gcp:container/nodePool:NodePool", "system").urn
+    param_sets = dev_plan.of_type("kubernetes:networking.gke.io/v1:GKENetworkParamSet")
+    for reg in [*networks, *param_sets]:
+        assert system_pool in transitive_dependencies(dev_plan, reg), reg.name
     for network in networks:
         ref = network.inputs["spec"]["parametersRef"]
         assert ref == {
@@ -377,3 +414,15 @@ def test_pods_are_hardened_and_only_the_server_port_is_open(dev_plan):
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["NET_RAW"]},
     }
+    # The wait-and-copy init container and the Jobs write only to their volumes:
+    # read-only root, no capabilities, no escalation.
+    job_containers = [
+        j.inputs["spec"]["template"]["spec"]["containers"][0]
+        for j in dev_plan.of_type("kubernetes:batch/v1:Job")
+    ]
+    assert len(job_containers) == 2  # the smoke check and the benchmark
+    for container in (pod_spec(dev_plan)["initContainers"][0], *job_containers):
+        context = container["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False, container["name"]
+        assert context["capabilities"] == {"drop": ["ALL"]}, container["name"]
+        assert context["readOnlyRootFilesystem"] is True, container["name"]
