@@ -128,8 +128,10 @@ class Benchmark(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        # After the cluster, whose Workload Identity pool the principal names.
-        on_gcp = pulumi.ResourceOptions(parent=self, depends_on=depends_on)
+        # The principal names the cluster's Workload Identity pool, so the grants
+        # follow the cluster; they need not wait for the server, so their
+        # propagation delay runs while it starts.
+        on_gcp = pulumi.ResourceOptions(parent=self)
         grants = [
             # DCGM samples through the Managed Prometheus query API.
             gcp.projects.IAMMember(

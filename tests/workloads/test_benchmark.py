@@ -82,7 +82,11 @@ def test_gpu_metrics_are_read_from_managed_prometheus_with_a_viewer_grant(dev_pl
         if s.name == "benchmark-roles-propagation"
     ]  # fmt: skip
     assert grant.urn in wait.dependencies and wait.urn in job.dependencies
-    assert dev_plan.one("kubernetes:apps/v1:Deployment").urn in grant.dependencies
+    # The grant follows the cluster (its identity pool), not the server: its
+    # delay runs while the server starts; the Job itself waits for the server.
+    assert dev_plan.one("gcp:container/cluster:Cluster").urn in grant.dependencies
+    deployment = dev_plan.one("kubernetes:apps/v1:Deployment").urn
+    assert deployment not in grant.dependencies and deployment in job.dependencies
 
 
 def test_the_benchmark_account_writes_results_and_reads_a_shared_checkpoint_read_only():
