@@ -17,6 +17,7 @@ real deployment (`python -m clients.timeline gs://BUCKET/timeline/`).
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,7 @@ MARKER_POLL_MINUTES = 0.25  # half of the 15 s poll, rounded up (row #8)
 SERVER_START_MINUTES = 16.0
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+SLEEP = "time:index/sleep:Sleep"
 STAGING = ("command:local:Command", "stage-weights")
 IMAGE_BUILD = ("command:local:Command", "cloud-build")
 
@@ -71,6 +73,12 @@ class Step:
     runtime_wait: bool = False
 
 
+def sleep_minutes(text: str) -> float:
+    """A Go duration such as `120s`, `2m` or `1m30s`, in minutes."""
+    scale = {"h": 60.0, "m": 1.0, "s": 1 / 60}
+    return sum(float(n) * scale[u] for n, u in re.findall(r"([0-9.]+)([hms])", text))
+
+
 def duration(reg, scenario: Scenario) -> float:
     """Minutes a registration takes to create (0 for components and providers)."""
     if not reg.custom or reg.type.startswith("pulumi:providers:"):
@@ -88,6 +96,9 @@ def duration(reg, scenario: Scenario) -> float:
         return IMAGE_BUILD_MINUTES
     if key == STAGING:
         return scenario.download_minutes
+    if reg.type == SLEEP:
+        # An IAM propagation delay (infra/propagation.py): its createDuration.
+        return sleep_minutes(str(reg.inputs.get("createDuration") or ""))
     if "IAM" in reg.type or "iAM" in reg.type or "serviceaccount" in reg.type:
         return IAM_MINUTES
     if reg.type == DEPLOYMENT:

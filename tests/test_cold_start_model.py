@@ -89,3 +89,15 @@ def test_the_report_prints_every_scenario(capsys):
     out = capsys.readouterr().out
     assert out.count("first token at") == len(cold_start.SCENARIOS)
     assert "(run-time wait)" in out
+
+
+def test_the_stagers_iam_delay_is_on_the_download_path():
+    """The staging build waits 120 s after its grants (IAM propagation): two
+    minutes before the download, on the critical path when the download is."""
+    assert cold_start.sleep_minutes("120s") == 2.0
+    assert cold_start.sleep_minutes("1m30s") == 1.5
+    _, steps = path(download_minutes=38)
+    delay = next(s for s in steps if s.name == "Sleep stager-roles-propagation")
+    staging = next(s for s in steps if s.name == "Command stage-weights")
+    assert delay.finish - delay.start == pytest.approx(2.0)
+    assert staging.start == pytest.approx(delay.finish)
