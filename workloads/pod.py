@@ -127,11 +127,21 @@ def utility_job_spec(
     )
 
 
-def restricted_security_context(read_only_root: bool = False) -> k8s.core.v1.SecurityContextArgs:
+# A high non-root UID for the utility Jobs (checkov CKV_K8S_40 asks for >= 10000);
+# their bucket mounts are owned by it (`gcsfuse_volume(owner=...)`).
+NON_ROOT_UID = 10001
+
+
+def restricted_security_context(
+    read_only_root: bool = False, run_as: int | None = None
+) -> k8s.core.v1.SecurityContextArgs:
     return k8s.core.v1.SecurityContextArgs(
         allow_privilege_escalation=False,
         capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
         read_only_root_filesystem=True if read_only_root else None,
+        run_as_non_root=True if run_as is not None else None,
+        run_as_user=run_as,
+        run_as_group=run_as,
     )
 
 

@@ -121,8 +121,11 @@ class SmokeCheck(pulumi.ComponentResource):
             ],
             # The summary is the termination message; a crash falls back to the log's tail.
             termination_message_policy="FallbackToLogsOnError",
-            # Writes only to the bucket mount and the termination log.
-            security_context=pod.restricted_security_context(read_only_root=True),
+            # Writes only to the bucket mount (owned by its UID) and the termination
+            # log, which the kubelet creates writable for any UID.
+            security_context=pod.restricted_security_context(
+                read_only_root=True, run_as=pod.NON_ROOT_UID
+            ),
         )
         wait = wait_seconds(cfg)
         job_name = f"{cfg.name_prefix}-smoke-check-{run}"
@@ -148,7 +151,9 @@ class SmokeCheck(pulumi.ComponentResource):
                             name=self.script.metadata.name
                         ),
                     ),
-                    pod.gcsfuse_volume("results", bucket, RESULTS_DIR, read_only=False),
+                    pod.gcsfuse_volume(
+                        "results", bucket, RESULTS_DIR, read_only=False, owner=pod.NON_ROOT_UID
+                    ),
                 ],
                 restart_policy="Never",
                 backoff_limit=0,  # a failed check is reported, not repeated

@@ -69,6 +69,16 @@ def test_a_small_pinned_image_on_the_system_pool(dev_plan):
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
 
 
+def test_it_runs_as_a_high_non_root_uid_that_owns_its_results_mount(dev_plan):
+    spec = pod_spec(smoke_job(dev_plan))
+    context = spec["containers"][0]["securityContext"]
+    assert context["runAsNonRoot"] is True
+    assert (context["runAsUser"], context["runAsGroup"]) == (10001, 10001)
+    (results,) = [v for v in spec["volumes"] if v["name"] == "results"]
+    options = results["csi"]["volumeAttributes"]["mountOptions"].split(",")
+    assert {"uid=10001", "gid=10001"} <= set(options)
+
+
 def test_its_summary_becomes_the_jobs_message_and_a_failure_is_final(dev_plan):
     job = smoke_job(dev_plan)
     container = pod_spec(job)["containers"][0]
