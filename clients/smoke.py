@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 DEFAULT_BASE_URL = "http://localhost:8000/v1"
 CHAT_PROMPT = "What is 7 times 6? Answer with the number only."
@@ -95,7 +95,7 @@ class Client:
             headers["Content-Type"] = "application/json"
         return urllib.request.Request(url, data=data, headers=headers)
 
-    def open(self, url: str, body: dict | None = None):
+    def open(self, url: str, body: dict | None = None) -> http.client.HTTPResponse:
         """The response, or CheckFailed with what went wrong and what to do."""
         try:
             return urllib.request.urlopen(self._request(url, body), timeout=self.timeout)
@@ -252,7 +252,7 @@ def _short(text: str, limit: int = 80) -> str:
 
 
 class SmokeCheck:
-    def __init__(self, args: argparse.Namespace, client: Client, out=sys.stdout):
+    def __init__(self, args: argparse.Namespace, client: Client, out: TextIO = sys.stdout):
         self.args = args
         self.client = client
         self.out = out

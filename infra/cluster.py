@@ -9,6 +9,7 @@ limited to authorized networks.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -294,7 +295,11 @@ class Cluster(pulumi.ComponentResource):
         )
 
 
-def adopted_workload_pool(configs, cluster: str, project: str) -> str:
+def adopted_workload_pool(
+    configs: Sequence[gcp.container.outputs.GetClusterWorkloadIdentityConfigResult] | None,
+    cluster: str,
+    project: str,
+) -> str:
     """The workload pool of an adopted cluster; the serving pods reach the
     bucket through Workload Identity, so a cluster without it cannot serve."""
     pools = [c.workload_pool for c in configs or [] if c.workload_pool]

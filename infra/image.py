@@ -25,6 +25,7 @@ import fnmatch
 import hashlib
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,7 +189,14 @@ class Image(pulumi.ComponentResource):
             {"ref": self.ref, "baseImage": self.base_image, "benchmarkRef": self.benchmark_ref}
         )
 
-    def _builder(self, cfg, repository, bucket, account_id, child):
+    def _builder(
+        self,
+        cfg: StackConfig,
+        repository: gcp.artifactregistry.Repository,
+        bucket: gcp.storage.Bucket,
+        account_id: str,
+        child: pulumi.ResourceOptions,
+    ) -> tuple[gcp.serviceaccount.Account, list[pulumi.CustomResource]]:
         # Cloud Build runs as a dedicated account that may push to this
         # repository, read its staged source, and write build logs.
         builder = gcp.serviceaccount.Account(
@@ -227,7 +235,17 @@ class Image(pulumi.ComponentResource):
         # the first build fails with 403 on the staged source or the push.
         return builder, [*grants, iam_propagation("builder-roles-propagation", grants, self)]
 
-    def _cloud_build(self, cfg, registry_path, repository, bucket, builder, grants, spec, child):
+    def _cloud_build(
+        self,
+        cfg: StackConfig,
+        registry_path: pulumi.Output[str],
+        repository: gcp.artifactregistry.Repository,
+        bucket: gcp.storage.Bucket,
+        builder: gcp.serviceaccount.Account,
+        grants: Sequence[pulumi.Resource],
+        spec: ImageSpec,
+        child: pulumi.ResourceOptions,
+    ) -> pulumi.Output[str]:
         digest = context_hash(spec.context)
         build_command = pulumi.Output.all(registry_path, bucket.name, builder.id).apply(
             lambda args: cloud_build_command(
@@ -255,7 +273,13 @@ class Image(pulumi.ComponentResource):
         )
         return pulumi.Output.concat(registry_path, f"/{spec.name}@", build.stdout.apply(str.strip))
 
-    def _docker_build(self, cfg, registry_path, spec, child):
+    def _docker_build(
+        self,
+        cfg: StackConfig,
+        registry_path: pulumi.Output[str],
+        spec: ImageSpec,
+        child: pulumi.ResourceOptions,
+    ) -> pulumi.Output[str]:
         token = gcp.organizations.get_client_config_output(
             opts=pulumi.InvokeOutputOptions(parent=self)
         )

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -124,7 +125,9 @@ def _promql_chart(title: str, queries: dict[str, str], unit: str = "") -> dict:
     return {"title": title, "xyChart": {"dataSets": data_sets, "chartOptions": {"mode": "COLOR"}}}
 
 
-def _filter_chart(title: str, metric_filter: str, aligner: str, reducer: str, group_by: list[str]):
+def _filter_chart(
+    title: str, metric_filter: str, aligner: str, reducer: str, group_by: list[str]
+) -> dict:
     return {
         "title": title,
         "xyChart": {
@@ -363,11 +366,25 @@ class Monitoring(pulumi.ComponentResource):
 
         self.register_outputs({"dashboard": self.url})
 
-    def _alerts(self, cfg, scope, stages_weights, stack, child) -> list[gcp.monitoring.AlertPolicy]:
+    def _alerts(
+        self,
+        cfg: StackConfig,
+        scope: Scope,
+        stages_weights: bool,
+        stack: str,
+        child: pulumi.ResourceOptions,
+    ) -> list[gcp.monitoring.AlertPolicy]:
         channels = list(cfg.alert_notification_channels)
         labels = {"stack": stack, "cluster": scope.cluster}
 
-        def policy(key: str, title: str, severity: str, doc: str, condition, strategy=None):
+        def policy(
+            key: str,
+            title: str,
+            severity: str,
+            doc: str,
+            condition: gcp.monitoring.AlertPolicyConditionArgs,
+            strategy: gcp.monitoring.AlertPolicyAlertStrategyArgs | None = None,
+        ) -> gcp.monitoring.AlertPolicy:
             return gcp.monitoring.AlertPolicy(
                 key,
                 project=cfg.project,
@@ -448,7 +465,9 @@ class Monitoring(pulumi.ComponentResource):
             )
         return policies
 
-    def _budget(self, cfg, names, stack, depends_on) -> gcp.billing.Budget:
+    def _budget(
+        self, cfg: StackConfig, names: Names, stack: str, depends_on: Sequence[pulumi.Resource]
+    ) -> gcp.billing.Budget:
         # The Budget API bills its calls to a quota project: with user credentials
         # (ADC) it needs billing_project and user_project_override on the
         # provider, or answers 403 (pulumi-gcp billing.Budget docs).

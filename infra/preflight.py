@@ -21,6 +21,7 @@ node pool with one message listing every problem.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -264,7 +265,9 @@ class Preflight(pulumi.ComponentResource):
         return self.problems.apply(check)
 
 
-def _limits_by_region(infos) -> dict[str, int]:
+def _limits_by_region(
+    infos: Sequence[gcp.cloudquota.outputs.GetSQuotaInfoDimensionsInfoResult] | None,
+) -> dict[str, int]:
     limits = {}
     for info in infos or []:
         region = (info.dimensions or {}).get("region")

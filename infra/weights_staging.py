@@ -125,7 +125,14 @@ class WeightsSource(pulumi.ComponentResource):
         self.url = pulumi.Output.concat("gs://", self.bucket, f"/{self.prefix}/{checkpoint}")
         self.register_outputs({"url": self.url})
 
-    def _stage(self, cfg, names, checkpoint, bucket, child) -> command.local.Command:
+    def _stage(
+        self,
+        cfg: StackConfig,
+        names: Names,
+        checkpoint: str,
+        bucket: gcp.storage.Bucket,
+        child: pulumi.ResourceOptions,
+    ) -> command.local.Command:
         stager = gcp.serviceaccount.Account(
             "weights-stager",
             project=cfg.project,

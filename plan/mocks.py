@@ -23,12 +23,16 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.sync_await import _ensure_event_loop
+
+if TYPE_CHECKING:
+    # protobuf ships no type information (types-protobuf is a separate stub package).
+    from google.protobuf import empty_pb2  # type: ignore[import-untyped]
 
 COMPUTED = "<computed:{}>"
 
@@ -418,7 +422,7 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
         self.registrations: list[Registration] = []
         self.invokes: list[Invocation] = []
 
-    def GetDeploymentInfo(self, request):
+    def GetDeploymentInfo(self, request: empty_pb2.Empty) -> resource_pb2.DeploymentInfo:
         # Advertise what the real engine advertises: invokes carry `dependsOn`
         # (RESOURCE_MONITOR_FEATURE_INVOKE_DEPENDS_ON), so the plan sees what a
         # data-source call waits for.

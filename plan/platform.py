@@ -41,6 +41,12 @@ import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    # plan.runner imports this module: its types only, for annotations.
+    from plan.mocks import Registration
+    from plan.runner import PlanResult
 
 SERVICE = "gcp:projects/service:Service"
 CLUSTER = "gcp:container/cluster:Cluster"
@@ -173,7 +179,7 @@ def _gcloud_apis(command: str, token: str) -> tuple[str, ...]:
     return _APIS_BY_GCLOUD_GROUP[group]
 
 
-def waits_on(reg) -> list[str]:
+def waits_on(reg: Registration) -> list[str]:
     """What a registration directly waits for: its dependencies and its
     explicit provider (a Kubernetes provider waits for its cluster)."""
     provider_urn = reg.provider.rsplit("::", 1)[0] if reg.provider else ""
@@ -183,7 +189,7 @@ def waits_on(reg) -> list[str]:
 class _Graph:
     """Registrations by URN and what each waits for, transitively."""
 
-    def __init__(self, plan):
+    def __init__(self, plan: PlanResult):
         self.plan = plan
         self.by_urn = {r.urn: r for r in plan.registrations}
 
@@ -208,11 +214,11 @@ class _Graph:
         return found
 
 
-def _label(reg) -> str:
+def _label(reg: Registration) -> str:
     return f"{reg.type} {reg.name!r}"
 
 
-def check(plan) -> list[Violation]:
+def check(plan: PlanResult) -> list[Violation]:
     """Every platform rule the plan breaks (empty: the order and settings are sound)."""
     graph = _Graph(plan)
     violations: list[Violation] = []
@@ -223,8 +229,8 @@ def check(plan) -> list[Violation]:
     return violations
 
 
-def _check_apis(plan, graph: _Graph) -> list[Violation]:
-    services: dict[str, str] = {
+def _check_apis(plan: PlanResult, graph: _Graph) -> list[Violation]:
+    services: dict[str | None, str] = {
         r.inputs.get("service"): r.urn for r in plan.registrations if r.type == SERVICE
     }
     subjects = [
@@ -272,13 +278,13 @@ def workload_pool_of(member: str) -> str | None:
     return match.group("pool") if match else None
 
 
-def _members(reg) -> list[str]:
+def _members(reg: Registration) -> list[str]:
     member = reg.inputs.get("member")
     members = reg.inputs.get("members") or []
     return [m for m in [member, *members] if isinstance(m, str)]
 
 
-def _check_workload_identity(plan, graph: _Graph) -> list[Violation]:
+def _check_workload_identity(plan: PlanResult, graph: _Graph) -> list[Violation]:
     adopted_pools = {
         (config or {}).get("workloadPool")
         for call in plan.invokes
@@ -321,12 +327,12 @@ def _duration_seconds(text: str) -> float:
     return sum(float(n) * scale[u] for n, u in parts)
 
 
-def _is_grant(reg) -> bool:
+def _is_grant(reg: Registration) -> bool:
     last = reg.type.rsplit(":", 1)[-1].lower()
     return reg.type.startswith("gcp:") and last.endswith(("iammember", "iambinding"))
 
 
-def identities(reg) -> set[str]:
+def identities(reg: Registration) -> set[str]:
     """The IAM members whose roles a registration uses when it runs."""
     if reg.type == NODE_POOL:
         account = (reg.inputs.get("nodeConfig") or {}).get("serviceAccount")
@@ -353,7 +359,7 @@ def _grant_applies(member: str, identity: str) -> bool:
     return member == identity
 
 
-def _check_propagation(plan, graph: _Graph) -> list[Violation]:
+def _check_propagation(plan: PlanResult, graph: _Graph) -> list[Violation]:
     grants = [g for g in plan.registrations if _is_grant(g)]
     delays = [
         r
@@ -387,7 +393,7 @@ def _check_propagation(plan, graph: _Graph) -> list[Violation]:
     return found
 
 
-def _check_flex_start(plan) -> list[Violation]:
+def _check_flex_start(plan: PlanResult) -> list[Violation]:
     found = []
     for reg in plan.registrations:
         if reg.type != NODE_POOL or not (reg.inputs.get("nodeConfig") or {}).get("flexStart"):
@@ -428,7 +434,7 @@ class Step:
     component: str
 
 
-def replay(plan) -> list[Step]:
+def replay(plan: PlanResult) -> list[Step]:
     """Registrations and data-source calls in the order a first apply runs them.
 
     A resource starts once everything it waits for exists (the engine runs
@@ -450,7 +456,7 @@ def replay(plan) -> list[Step]:
         waves[urn] = before + (1 if _creates(reg) else 0)
         return waves[urn]
 
-    def component(reg) -> str:
+    def component(reg: Registration) -> str:
         parent = by_urn.get(reg.parent)
         return parent.name if parent is not None else ""
 
@@ -465,7 +471,7 @@ def replay(plan) -> list[Step]:
     return sorted(steps, key=lambda s: (s.wave, s.kind != "read", s.component, s.type, s.name))
 
 
-def _creates(reg) -> bool:
+def _creates(reg: Registration) -> bool:
     return reg.custom and not reg.type.startswith("pulumi:providers:")
 
 

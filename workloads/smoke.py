@@ -175,7 +175,7 @@ class SmokeCheck(pulumi.ComponentResource):
         self.register_outputs({"result": self.result, "verdict": self.verdict_url})
 
 
-def _count(status, key: str) -> int | None:
+def _count(status: k8s.batch.v1.outputs.JobStatus | dict[str, int] | None, key: str) -> int | None:
     """A count from the Job's status (a typed object from the provider, a dict in mocks)."""
     if isinstance(status, dict):
         return status.get(key)
