@@ -1,14 +1,16 @@
 """DeepSeek-R1 on TensorRT-LLM, on a GKE A4 High node pool: the composition root.
 
 project services
-  |- node identity, registry (+ IAM propagation) -.
-  |- network (host, gVNIC, RDMA VPCs) ------------+-- cluster + system pool --+-- GPU node pool --.
-  |- preflight checks (zone, profile, capacity) --|---------------------------'                   |
-  |- registry -- image (Cloud Build, after IAM) --|---------------------------.                   |
-  |- storage (bucket; workload IAM after cluster) '                           |                   |
-  |    '- weights source: staging build (Cloud Build) or a pre-staged bucket ..........................:
-  |                                   namespace, pod networks ----------------+-------------------+-- serving
-  (serving pods wait for the staged weights at run time, then copy them to local SSD)
+  |- node identity, registry (+ IAM propagation) --.
+  |- network (host, gVNIC, RDMA VPCs) -------------+-- cluster + system pool --+-- GPU node pool (after preflight) --.
+  |- preflight checks (zone, profile, capacity) ---'                           |                                    |
+  |- image builds (Cloud Build, after IAM) ------------------------------------|------------------------------------+
+  |- storage: bucket; workload IAM after the cluster --------------------------+                                    |
+  |    '- weights: staging build (Cloud Build) or a pre-staged bucket . . . . . . . . . . . . . . . . . . . . . . .:
+  |                                     namespace, pod networks ---------------+------------------------------------+-- serving
+  |                                                                                        serving -- smoke check -- benchmark
+  '- monitoring: dashboard, alerts, budget
+(serving pods wait at run time for the staged weights, then copy them once per node to local SSD)
 """
 
 from collections.abc import Sequence
