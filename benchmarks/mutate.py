@@ -3,11 +3,12 @@
     python benchmarks/mutate.py [--only ID[,ID...]] [--jobs N] [--list] [--json PATH]
 
 A fixed list of one-line mutants of the program (infra/, workloads/,
-`__main__.py`), the policy pack, the clients and the image's scripts. Each is
+`__main__.py`), the plan's platform model (plan/platform.py), the policy pack,
+the clients and the image's scripts (serving, weights staging, benchmark). Each is
 applied to a temporary copy of the repository (never to the working tree) and
 the tests that cover its module run against it (`pytest -x`): a failing test
-kills the mutant, passing tests let it survive. A mutant whose target text is
-no longer in its file (the code changed since the list was written) is
+kills the mutant, passing tests let it survive. A mutant whose target text or
+file is no longer there (the code changed since the list was written) is
 reported `stale`, not run. Equivalent mutants (no behaviour a test could see
 changes) are listed with the reason, run, and left out of the score.
 
@@ -16,8 +17,8 @@ imports) plus, for modules the tests reach only through the whole program or
 load by path (the pack's validators, the image's scripts), the files listed in
 MODULE_TESTS. Before the mutants, those files run once unchanged and must pass.
 
-Not part of `make test`: it runs the covering tests once per mutant (about 10
-minutes on 2 cores). Its last result is in README.md ("What was verified").
+Not part of `make test`: it runs the covering tests once per mutant (about 20
+minutes on 2 shared cores). Its last result is in README.md ("What was verified").
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "disk_size_gb=cfg.gpu_boot_disk_gb", "disk_size_gb=200",
            "gpuBootDiskGb ignored"),
     Mutant("node-roles-editor", "infra/identity.py",
-           'NODE_ROLES = ("roles/container.defaultNodeServiceAccount",)',
-           'NODE_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/editor")',
+           '    "roles/container.defaultNodeServiceAccount",\n',
+           '    "roles/container.defaultNodeServiceAccount", "roles/editor",\n',
            "the node account made project editor"),
     Mutant("config-node-ceiling", "infra/config.py",
            "if cfg.node_count > 64:", "if cfg.node_count > 640:",
@@ -114,7 +115,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "        auto_repair = False", "        auto_repair = True",
            "flex-start pool with auto-repair (GKE refuses it)"),
     Mutant("gpu-flex-owns-size", "infra/gpu_node_pool.py",
-           'ignore_changes=["nodeCount"] if', 'ignore_changes=[] if',
+           'ignore_changes=["nodeCount", "upgradeSettings"]', 'ignore_changes=["upgradeSettings"]',
            "`up` fights the autoscaler over a flex-start pool's size"),
     Mutant("gpu-reservation-block-path", "infra/gpu_node_pool.py",
            'f"{path}/reservationBlocks/{block}"', 'f"{path}/blocks/{block}"',
@@ -184,9 +185,9 @@ MUTANTS: tuple[Mutant, ...] = (
            '["networking.gke.io/load-balancer-type"] = "Internal"',
            '["networking.gke.io/load-balancer-type"] = "External"',
            "the internal load balancer made public"),
-    Mutant("weights-deadline", "workloads/weights.py",
-           "deadline_seconds=cfg.weights_minutes * 60", "deadline_seconds=cfg.weights_minutes",
-           "the download Job killed after a sixtieth of its budget"),
+    Mutant("weights-deadline", "infra/weights_staging.py",
+           'f"--timeout={cfg.weights_minutes * 60}s",', 'f"--timeout={cfg.weights_minutes}s",',
+           "the staging build killed after a sixtieth of its budget"),
     Mutant("pod-writable-root", "workloads/pod.py",
            "read_only_root_filesystem=True if read_only_root else None",
            "read_only_root_filesystem=None",
@@ -230,38 +231,102 @@ MUTANTS: tuple[Mutant, ...] = (
            "        pass",
            "a stream cut before its finish reason passes as complete"),
     Mutant("report-per-gpu", "clients/report.py",
-           'return float(self.data["output_throughput"]) / self.gpus',
-           'return float(self.data["output_throughput"])',
+           "return self.output_tps / self.gpus", "return self.output_tps",
            "tokens/s per GPU shows the node's total"),
     Mutant("report-side-files", "clients/report.py",
-           'return name.endswith(".json") and not name.endswith(".pytorch.json")',
-           'return name.endswith(".json")',
-           "benchmark_serving's side files read as results"),
+           'return parts[-1] == RESULT_FILE and "phases" not in parts[:-1]',
+           "return parts[-1] == RESULT_FILE",
+           "AIPerf's per-phase copies read as results (each case counted twice)"),
     # --- the image's scripts ---
-    Mutant("fetch-original-folder", "docker/fetch_weights.py",
-           'IGNORE = ["original/*", "*.pth"]', 'IGNORE = ["*.pth"]',
+    Mutant("fetch-original-folder", "docker/weights/fetch_weights.py",
+           'IGNORE = ("original/*", "*.pth")', 'IGNORE = ("*.pth",)',
            "the FP8 repository's second copy downloaded too"),
-    Mutant("fetch-marker-first", "docker/fetch_weights.py",
-           "    if is_complete(target, model_id, revision):", "    if target.exists():",
-           "any partial copy taken as complete"),
-    Mutant("benchmarks-no-ignore-eos", "docker/run_benchmarks.py",
-           '"--ignore-eos",', "", "outputs shorter than OSL (not NVIDIA's method)"),
-    Mutant("benchmarks-failed-measure-ignored", "docker/run_benchmarks.py",
-           "if warmup.returncode or measured.returncode:", "if warmup.returncode:",
-           "a failed measured round reported as success"),
+    Mutant("fetch-marker-first", "docker/weights/fetch_weights.py",
+           "        if present == expected:", "        if present is not None:",
+           "a checkpoint marked complete for another revision taken as this one"),
+    Mutant("benchmarks-no-ignore-eos", "workloads/benchmark.py",
+           'EXTRA_INPUTS = "ignore_eos:true"', 'EXTRA_INPUTS = ""',
+           "outputs shorter than OSL (not NVIDIA's method)"),
+    Mutant("benchmarks-failed-measure-ignored", "docker/benchmark/run_benchmarks.py",
+           "if done.returncode or not summary_file.exists():", "if not summary_file.exists():",
+           "a failed AIPerf run reported as success"),
     Mutant("serve-drops-args", "docker/serve.sh",
-           'exec trtllm-serve "${MODEL_ROOT}/${MODEL_ID}" "$@"',
-           'exec trtllm-serve "${MODEL_ROOT}/${MODEL_ID}"',
+           'exec trtllm-serve "${checkpoint}" "$@"', 'exec trtllm-serve "${checkpoint}"',
            "the server started without its options"),
     Mutant("serve-wrong-marker", "docker/serve.sh",
-           '/.download-complete"', '/.download-done"',
-           "the server waits for a marker the weights Job never writes"),
+           'marker="${MODEL_ROOT}/${MODEL_ID}/.download-complete"',
+           'marker="${MODEL_ROOT}/${MODEL_ID}/.download-done"',
+           "the server waits for a marker the weights staging never writes"),
+    # --- weights staging, local-SSD copy, IAM propagation, preflight, platform ---
+    Mutant("staging-marker-unverified", "docker/weights/fetch_weights.py",
+           "        if failures:", "        if None:",
+           "the completion marker written though files failed verification"),
+    Mutant("staging-skips-verify", "docker/weights/fetch_weights.py",
+           "                verify(local, hub_file)", "                pass",
+           "a partial or corrupt download uploaded as the checkpoint"),
+    Mutant("staging-old-marker-kept", "docker/weights/fetch_weights.py",
+           "            self.store.delete(marker)", "            pass",
+           "another revision's marker kept while its files are replaced"),
+    Mutant("staging-shared-source-writable", "infra/weights_staging.py",
+           'role="roles/storage.objectViewer",', 'role="roles/storage.objectUser",',
+           "the stack may write a shared pre-staged checkpoint"),
+    Mutant("node-cache-no-size-check", "docker/node_cache.py",
+           '        if size != entry["size"]:', "        if False:",
+           "a short local-SSD copy accepted as the checkpoint"),
+    Mutant("node-cache-stale-marker", "docker/node_cache.py",
+           "    (target / MARKER).unlink(missing_ok=True)", "    pass",
+           "a copy cut midway still marked complete for the previous revision"),
+    Mutant("serve-partial-local-copy", "docker/serve.sh",
+           '-f "${NODE_CACHE}/${MODEL_ID}/.download-complete"', '-d "${NODE_CACHE}/${MODEL_ID}"',
+           "the server starts on an unfinished local-SSD copy"),
+    Mutant("propagation-60s", "infra/propagation.py",
+           'IAM_PROPAGATION = "120s"', 'IAM_PROPAGATION = "60s"',
+           "fresh roles used after 60 s, below IAM's documented 2 minutes"),
+    Mutant("platform-propagation-rule-dropped", "plan/platform.py",
+           "violations += _check_propagation(plan, graph)", "violations += []",
+           "the IAM-propagation platform rule no longer checked"),
+    Mutant("platform-api-order-ignored", "plan/platform.py",
+           "            elif enabling not in waits:", "            elif False:",
+           "a call before its API is enabled passes the platform check"),
+    Mutant("preflight-quota-inverted", "infra/preflight.py",
+           "        if limit < needed:", "        if limit >= needed:",
+           "the GPU quota check inverted"),
+    Mutant("preflight-reservation-room", "infra/preflight.py",
+           "    if free < nodes:", "    if free < 0:",
+           "a full reservation passes the preflight"),
+    # --- pause, smoke check, monitoring, benchmark SLO ---
+    Mutant("pause-keeps-gpu-nodes", "infra/gpu_node_pool.py",
+           'pool: dict = {"node_count": 0 if cfg.paused else cfg.node_count}',
+           'pool: dict = {"node_count": cfg.node_count}',
+           "a paused stack keeps its GPU nodes (and their bill)"),
+    Mutant("pause-keeps-servers", "workloads/serving.py",
+           "return 0 if cfg.paused else cfg.node_count", "return cfg.node_count",
+           "a paused stack keeps asking for servers"),
+    Mutant("smoke-accepts-wrong-model", "clients/smoke.py",
+           "        if self.model not in names:", "        if False:",
+           "the smoke check passes a server that runs another model"),
+    Mutant("smoke-retries-failure", "workloads/smoke.py",
+           "backoff_limit=0,", "backoff_limit=6,",
+           "a failed smoke check repeated instead of reported"),
+    Mutant("monitoring-not-ready-seconds", "infra/monitoring.py",
+           'duration=f"{minutes * 60}s",', 'duration=f"{minutes}s",',
+           "the not-ready alert fires after seconds, during every cold start"),
+    Mutant("benchmark-slo-tpot", "workloads/benchmark.py",
+           "SLO_TPOT_MS = 80", "SLO_TPOT_MS = 100",
+           "the SLO search's TPOT limit is not MLPerf's 80 ms"),
+    Mutant("benchmark-slo-tpot-ignored", "docker/benchmark/run_benchmarks.py",
+           "and (ttft <= ttft_ms and tpot <= tpot_ms)", "and (ttft <= ttft_ms)",
+           "the SLO search ignores TPOT"),
+    Mutant("chat-length-cut-exit-0", "clients/chat.py",
+           '        if summary.finish_reason == "length":', "        if False:",
+           "an answer cut by the length limit exits 0 as complete"),
     # Equivalent: kept to show the list is honest about what tests cannot see.
-    Mutant("fetch-backoff-cap", "docker/fetch_weights.py",
-           "wait = min(600, 30 * 2 ** (attempt - 1))", "wait = min(6000, 30 * 2 ** (attempt - 1))",
-           "retry waits capped at 100 min instead of 10",
-           equivalent="with the default 5 attempts the longest wait is 30 x 2^3 = 240 s, "
-           "below either cap"),
+    Mutant("fetch-backoff-cap", "docker/weights/fetch_weights.py",
+           "self.sleep(min(300, 15 * 2 ** (attempt - 1)))",
+           "self.sleep(min(3000, 15 * 2 ** (attempt - 1)))",
+           "retry waits capped at 50 min instead of 5",
+           equivalent="the staging build runs 4 attempts per file (ATTEMPTS, set nowhere "
+           "else): the longest wait is 15 x 2^2 = 60 s, below either cap"),
     Mutant("naming-long-bucket", "infra/naming.py",
            "BUCKET_NAME_MAX = 63", "BUCKET_NAME_MAX = 64",
            "derived bucket names one character too long",
@@ -275,11 +340,13 @@ MUTANTS: tuple[Mutant, ...] = (
            "(_close_reasoning runs first), so the longest end kept is never the whole tag"),
 )  # fmt: skip
 
+# Tests that kill survivors of earlier runs (the image's scripts are loaded by path).
+GAPS = "tests/test_mutation_gaps.py"
 # Tests a module reaches only through the whole program, or that load it by path.
 MODULE_TESTS: dict[str, tuple[str, ...]] = {
     "__main__.py": ("tests/workloads/test_serving.py", "tests/infra/test_stack.py"),
     "infra/cluster.py": ("tests/infra/test_cluster.py",),
-    "infra/gpu_node_pool.py": ("tests/infra/test_gpu_node_pool.py",),
+    "infra/gpu_node_pool.py": ("tests/infra/test_gpu_node_pool.py", "tests/infra/test_pause.py"),
     "infra/identity.py": ("tests/infra/test_storage_registry_iam.py",),
     "infra/storage.py": ("tests/infra/test_storage_registry_iam.py",),
     "infra/registry.py": ("tests/infra/test_storage_registry_iam.py",),
@@ -288,7 +355,7 @@ MODULE_TESTS: dict[str, tuple[str, ...]] = {
     "infra/naming.py": ("tests/infra/test_stack.py",),
     "infra/config.py": ("tests/test_config.py", "tests/test_bad_input.py"),
     "workloads/options.py": ("tests/workloads/test_serving.py",),
-    "workloads/serving.py": ("tests/workloads/test_serving.py",),
+    "workloads/serving.py": ("tests/workloads/test_serving.py", "tests/infra/test_pause.py"),
     "workloads/weights.py": ("tests/workloads/test_serving.py",),
     "workloads/pod.py": ("tests/workloads/test_serving.py",),
     "workloads/networks.py": ("tests/workloads/test_serving.py",),
@@ -297,9 +364,25 @@ MODULE_TESTS: dict[str, tuple[str, ...]] = {
     "workloads/benchmark.py": ("tests/workloads/test_benchmark.py", "tests/test_contracts.py"),
     "policy/validators.py": ("tests/policy/test_validators.py", "tests/policy/test_pack.py"),
     "clients/report.py": ("tests/clients/test_report.py", "tests/test_contracts.py"),
-    "docker/fetch_weights.py": ("tests/test_fetch_weights.py", "tests/test_contracts.py"),
-    "docker/run_benchmarks.py": ("tests/test_run_benchmarks.py", "tests/test_contracts.py"),
-    "docker/serve.sh": ("tests/test_serve_script.py", "tests/test_contracts.py"),
+    "infra/weights_staging.py": (
+        "tests/infra/test_weights_staging.py",
+        "tests/infra/test_first_apply.py",
+        "tests/workloads/test_secrets.py",
+    ),
+    "infra/propagation.py": ("tests/infra/test_first_apply.py", "tests/test_platform.py"),
+    "clients/smoke.py": ("tests/clients/test_smoke.py",),
+    "docker/weights/fetch_weights.py": (
+        "tests/test_fetch_weights.py",
+        "tests/test_contracts.py",
+        GAPS,
+    ),
+    "docker/benchmark/run_benchmarks.py": (
+        "tests/test_run_benchmarks.py",
+        "tests/test_contracts.py",
+        GAPS,
+    ),
+    "docker/node_cache.py": ("tests/test_serve_script.py", "tests/test_contracts.py", GAPS),
+    "docker/serve.sh": ("tests/test_serve_script.py", "tests/test_contracts.py", GAPS),
 }
 # Never run per mutant: it needs checkov's own virtualenv and renders both stacks.
 SKIPPED_TEST_FILES = {"tests/test_checkov.py"}
@@ -360,6 +443,13 @@ def locate(text: str, mutant: Mutant) -> tuple[int | None, str]:
     return text.count("\n", 0, start) + 1, ""
 
 
+def target_line(path: Path, mutant: Mutant) -> tuple[int | None, str]:
+    """`locate` in the file at `path`, which may be gone."""
+    if not path.is_file():
+        return None, "file not found (moved or removed)"
+    return locate(path.read_text(), mutant)
+
+
 def copy_repo(destination: Path) -> None:
     """The tracked and new (not ignored) files of the working tree, as they are now."""
     listed = subprocess.run(
@@ -399,12 +489,12 @@ def pytest(copy: Path, tests: list[str], timeout: float) -> tuple[int | None, st
 
 def run_mutant(copy: Path, mutant: Mutant, timeout: float) -> Outcome:
     target = copy / mutant.path
-    original = target.read_text()
-    line, problem = locate(original, mutant)
+    line, problem = target_line(target, mutant)
     outcome = Outcome(mutant.id, mutant.path, line, "stale", equivalent=mutant.equivalent)
     if line is None:
         outcome.detail = problem
         return outcome
+    original = target.read_text()
     outcome.tests = tests_for(copy, mutant.path)
     start = time.perf_counter()
     try:
@@ -476,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
         chosen = [m for m in MUTANTS if m.id in wanted]
     if args.list:
         for m in chosen:
-            line, problem = locate((REPO / m.path).read_text(), m)
+            line, problem = target_line(REPO / m.path, m)
             where = f"{m.path}:{line}" if line else f"{m.path} (stale: {problem})"
             print(f"{m.id:36} {where:34} {m.what}")
             print(f"{'':36} tests: {' '.join(tests_for(REPO, m.path))}")
