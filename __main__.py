@@ -140,6 +140,7 @@ serving = Serving(
     storage.bucket.name,
     weights.bucket,
     weights.prefix,
+    gpu_pool.placement,
     # Not on the staging: pods wait for its completion marker at run time.
     depends_on=[gpu_pool.pool, storage.ready, *weights.ready, *pod_networks],
     opts=on_k8s,

@@ -192,8 +192,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "read_only_root_filesystem=True if read_only_root else None",
            "read_only_root_filesystem=None",
            "the Jobs' root filesystem writable"),
-    Mutant("pod-toleration-effect", "workloads/pod.py",
-           'operator="Exists", effect="NoSchedule"', 'operator="Exists", effect="NoExecute"',
+    Mutant("pod-toleration-effect", "infra/gpu_node_pool.py",
+           '"operator": "Exists", "effect": "NoSchedule"', '"operator": "Exists", "effect": "NoExecute"',
            "server pods do not tolerate the GPU taint"),
     Mutant("networks-rdma-mode", "workloads/networks.py",
            '(names.rdma_network, subnet, "RDMA")', '(names.rdma_network, subnet, "NetDevice")',
@@ -346,7 +346,11 @@ GAPS = "tests/test_mutation_gaps.py"
 MODULE_TESTS: dict[str, tuple[str, ...]] = {
     "__main__.py": ("tests/workloads/test_serving.py", "tests/infra/test_stack.py"),
     "infra/cluster.py": ("tests/infra/test_cluster.py",),
-    "infra/gpu_node_pool.py": ("tests/infra/test_gpu_node_pool.py", "tests/infra/test_pause.py"),
+    "infra/gpu_node_pool.py": (
+        "tests/infra/test_gpu_node_pool.py",
+        "tests/infra/test_pause.py",
+        "tests/workloads/test_serving.py",
+    ),
     "infra/identity.py": ("tests/infra/test_storage_registry_iam.py",),
     "infra/storage.py": ("tests/infra/test_storage_registry_iam.py",),
     "infra/registry.py": ("tests/infra/test_storage_registry_iam.py",),

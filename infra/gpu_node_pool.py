@@ -8,6 +8,7 @@ module's preconditions.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
@@ -19,6 +20,30 @@ from infra.naming import Names
 # Creating 8-GPU nodes, and waiting for flex-start or spot capacity, takes far
 # longer than the provider's default 30 minutes.
 GPU_POOL_TIMEOUTS = pulumi.CustomTimeouts(create="120m", update="120m", delete="60m")
+
+
+@dataclass(frozen=True)
+class GpuPlacement:
+    """What a pod needs to run on the pool's nodes, as Cluster Toolkit's
+    gke-node-pool module outputs it: the node selector, the tolerations of the
+    pool's taint, and the GPUs a node has (the pod requests all of them)."""
+
+    node_selector: dict[str, str]
+    tolerations: tuple[dict[str, str], ...]
+    gpu_resource: str
+    gpus_per_node: int
+
+
+def placement(names: Names, gpus_per_node: int) -> GpuPlacement:
+    return GpuPlacement(
+        # GKE labels every node with its pool's name.
+        node_selector={"cloud.google.com/gke-nodepool": names.gpu_pool},
+        # GKE taints GPU nodes nvidia.com/gpu=present:NoSchedule
+        # (cloud.google.com/kubernetes-engine/docs/how-to/gpus).
+        tolerations=({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},),
+        gpu_resource="nvidia.com/gpu",
+        gpus_per_node=gpus_per_node,
+    )
 
 
 def reservation_path(project: str, name: str, block: str = "") -> str:
@@ -103,6 +128,7 @@ class GpuNodePool(pulumi.ComponentResource):
         node_locations = node_locations if node_locations is not None else [cfg.zone]
         shape = cfg.shape
         capacity = capacity_settings(cfg)
+        self.placement = placement(names, shape.gpu_count)
 
         self.pool = gcp.container.NodePool(
             "gpu",
@@ -156,4 +182,10 @@ class GpuNodePool(pulumi.ComponentResource):
                 else [],
             ),
         )
-        self.register_outputs({"name": self.pool.name})
+        self.register_outputs(
+            {
+                "name": self.pool.name,
+                "nodeSelector": self.placement.node_selector,
+                "gpusPerNode": self.placement.gpus_per_node,
+            }
+        )

@@ -11,7 +11,6 @@ from infra.config import StackConfig
 from infra.naming import Names
 
 GCSFUSE_DRIVER = "gcsfuse.csi.storage.gke.io"
-GPU_RESOURCE = "nvidia.com/gpu"
 
 
 def network_annotations(pod_network_names: tuple[str, ...]) -> dict[str, str]:
@@ -83,11 +82,6 @@ def gcsfuse_volume(
             driver=GCSFUSE_DRIVER, read_only=read_only, volume_attributes=attributes
         ),
     )
-
-
-def gpu_tolerations() -> list[k8s.core.v1.TolerationArgs]:
-    # GKE taints GPU nodes nvidia.com/gpu=present:NoSchedule.
-    return [k8s.core.v1.TolerationArgs(key=GPU_RESOURCE, operator="Exists", effect="NoSchedule")]
 
 
 def node_pool_selector(pool: str) -> dict[str, str]:

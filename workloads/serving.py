@@ -10,6 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import StackConfig
+from infra.gpu_node_pool import GpuPlacement
 from infra.naming import Names
 from workloads import options, pod
 from workloads.namespace import LABELS, Namespace
@@ -60,16 +61,17 @@ def probes(cfg: StackConfig) -> Probes:
     }
 
 
-def server_resources(cfg: StackConfig) -> k8s.core.v1.ResourceRequirementsArgs:
+def server_resources(cfg: StackConfig, gpus: GpuPlacement) -> k8s.core.v1.ResourceRequirementsArgs:
+    """Every GPU of the node, and CPU and memory sized under the machine."""
     shape = cfg.shape
-    gpus = str(shape.gpu_count)
+    count = str(gpus.gpus_per_node)
     return k8s.core.v1.ResourceRequirementsArgs(
         requests={
             "cpu": str(shape.server_cpu),
             "memory": f"{shape.server_memory_gi}Gi",
-            pod.GPU_RESOURCE: gpus,
+            gpus.gpu_resource: count,
         },
-        limits={"memory": f"{shape.server_memory_limit_gi}Gi", pod.GPU_RESOURCE: gpus},
+        limits={"memory": f"{shape.server_memory_limit_gi}Gi", gpus.gpu_resource: count},
     )
 
 
@@ -112,11 +114,13 @@ class Serving(pulumi.ComponentResource):
         bucket: pulumi.Input[str],
         weights_bucket: pulumi.Input[str],
         weights_prefix: str,
+        gpus: GpuPlacement,
         depends_on: list[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ):
         """`bucket`: the stack's bucket (JIT cache, timeline); the checkpoint is read
-        from `weights_bucket`/`weights_prefix` (the stack's, or a pre-staged one)."""
+        from `weights_bucket`/`weights_prefix` (the stack's, or a pre-staged one);
+        `gpus`: where the GPU pool's pods go (GpuNodePool.placement)."""
         super().__init__("a4deepseek:workloads:Serving", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.app_name = f"{cfg.name_prefix}-{SERVER_NAME}"
@@ -170,7 +174,7 @@ class Serving(pulumi.ComponentResource):
             args=options.server_args(cfg),
             env=server_env(cfg),
             ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=options.SERVER_PORT)],
-            resources=server_resources(cfg),
+            resources=server_resources(cfg, gpus),
             volume_mounts=volume_mounts,
             security_context=pod.server_security_context(),
             **probes(cfg),
@@ -217,8 +221,13 @@ class Serving(pulumi.ComponentResource):
                         # Workload Identity and GCS FUSE need no token in the pod.
                         automount_service_account_token=False,
                         security_context=pod.pod_security_context(),
-                        node_selector=pod.node_pool_selector(names.gpu_pool),
-                        tolerations=pod.gpu_tolerations(),
+                        node_selector=gpus.node_selector,
+                        tolerations=[
+                            k8s.core.v1.TolerationArgs(
+                                key=t["key"], operator=t["operator"], effect=t["effect"]
+                            )
+                            for t in gpus.tolerations
+                        ],
                         termination_grace_period_seconds=60,
                         init_containers=[wait_for_weights],
                         containers=[server],

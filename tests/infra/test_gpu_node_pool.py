@@ -145,3 +145,20 @@ def test_default_driver_can_be_chosen_for_newer_gke():
     assert node["guestAccelerators"][0]["gpuDriverInstallationConfig"] == {
         "gpuDriverVersion": "DEFAULT"
     }
+
+
+def test_the_pool_tells_pods_how_to_land_on_it():
+    """Pure: the facts GpuNodePool exposes (as Cluster Toolkit's gke-node-pool
+    outputs them), which the serving pods use instead of recomputing them."""
+    from infra import config, naming
+    from infra.gpu_node_pool import placement
+    from tests.test_config import BASE
+
+    names = naming.derive(config.parse({**BASE, "machineType": "a3-ultragpu-8g"}))
+    found = placement(names, 8)
+    assert found.node_selector == {"cloud.google.com/gke-nodepool": "a3-gpu"}
+    # GKE's GPU taint: nvidia.com/gpu=present:NoSchedule.
+    assert found.tolerations == (
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+    )
+    assert (found.gpu_resource, found.gpus_per_node) == ("nvidia.com/gpu", 8)
