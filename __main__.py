@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_gcp as gcp
 
-from infra import config, naming
+from infra import config, naming, rules
 from infra.cluster import AdoptedCluster, Cluster
 from infra.gpu_node_pool import GpuNodePool
 from infra.identity import NodeIdentity
@@ -40,7 +40,7 @@ from workloads.serving import Serving
 from workloads.smoke import SmokeCheck
 
 cfg = config.load()
-for advice in config.warnings(cfg):
+for advice in rules.warnings(cfg):
     pulumi.log.warn(advice)
 names = naming.derive(cfg)
 

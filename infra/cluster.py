@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.config import StackConfig, min_gke_version, version_key
+from infra.config import StackConfig
 from infra.naming import Names
 from infra.network import POD_RANGE, SERVICE_RANGE, Network
+from infra.rules import min_gke_version, version_key
 from infra.storage import tier
 
 CLUSTER_TIMEOUTS = pulumi.CustomTimeouts(create="60m", update="60m", delete="45m")

@@ -10,8 +10,9 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.config import StackConfig, rdma_subnet_cidrs
+from infra.config import StackConfig
 from infra.naming import Names
+from infra.rules import rdma_subnet_cidrs
 
 # A4 NICs support jumbo frames; Cluster Toolkit's A4 blueprint sets 8896 on all
 # three VPCs, the largest MTU a RoCE VPC accepts.

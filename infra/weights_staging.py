@@ -25,9 +25,10 @@ import pulumi
 import pulumi_command as command
 import pulumi_gcp as gcp
 
-from infra.config import StackConfig, split_gcs_url
+from infra.config import StackConfig
 from infra.naming import Names
 from infra.propagation import iam_propagation
+from infra.rules import split_gcs_url
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "docker" / "weights"
 # Relative to the project directory, where Pulumi runs commands.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra import config
+from infra import rules
 from infra.config import ConfigError, parse
 
 BASE = {
@@ -342,15 +342,15 @@ def test_the_sister_shape_is_known():
     ],
 )
 def test_advice_is_a_warning_not_an_error(changes, needle):
-    assert any(needle in w for w in config.warnings(make(**changes)))
+    assert any(needle in w for w in rules.warnings(make(**changes)))
 
 
 def test_a_short_cluster_name_gets_no_warning():
     # (a real address: the base config's 203.0.113.7 is a documentation placeholder)
-    assert config.warnings(make(masterAuthorizedCidrs='["34.120.0.7/32"]')) == []
+    assert rules.warnings(make(masterAuthorizedCidrs='["34.120.0.7/32"]')) == []
 
 
 def test_rdma_range_is_split_into_eight_equal_subnets():
-    subnets = config.rdma_subnet_cidrs("192.168.128.0/18")
+    subnets = rules.rdma_subnet_cidrs("192.168.128.0/18")
     assert subnets[0] == "192.168.128.0/21" and subnets[-1] == "192.168.184.0/21"
     assert len(subnets) == 8

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra import config
+from infra import config, rules
 from infra.config import ConfigError
 from plan import runner
 from tests.test_config import BASE, INVALID, make, problems_of
@@ -157,7 +157,7 @@ def test_a_bad_bucket_name_of_its_own_is_still_reported():
 @pytest.mark.parametrize("cidr", ["203.0.113.7/32", "198.51.100.0/24", "192.0.2.10/32"])
 def test_a_documentation_range_authorized_cidr_is_a_warning(cidr):
     # Before: the dev stack's placeholder 203.0.113.7/32 passed silently.
-    warnings = config.warnings(make(masterAuthorizedCidrs=f'["{cidr}"]'))
+    warnings = rules.warnings(make(masterAuthorizedCidrs=f'["{cidr}"]'))
     assert len(warnings) == 1
     assert warnings[0].startswith(f'masterAuthorizedCidrs: "{cidr}" is in ')
     assert "(RFC 5737)" in warnings[0]
@@ -169,7 +169,7 @@ def test_a_documentation_range_authorized_cidr_is_a_warning(cidr):
 
 @pytest.mark.parametrize("cidr", ["34.120.0.7/32", "203.0.112.0/24", "198.51.99.0/24"])
 def test_a_real_address_is_no_placeholder(cidr):
-    assert config.warnings(make(masterAuthorizedCidrs=f'["{cidr}"]')) == []
+    assert rules.warnings(make(masterAuthorizedCidrs=f'["{cidr}"]')) == []
 
 
 def test_the_dev_stacks_placeholder_cidr_warns_in_its_plan():

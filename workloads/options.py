@@ -14,7 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from infra.config import StackConfig, serving_overrides
+from infra.config import StackConfig
+from infra.rules import serving_overrides
 
 # In the serving image's build context: its build checks them (docker/check_profiles.py).
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "docker" / "profiles"
