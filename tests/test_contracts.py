@@ -36,7 +36,7 @@ from rich.console import Console
 from clients import report
 from clients import timeline as timeline_reader
 from plan.runner import REPO
-from tests.clients.aiperf_results import summary, write
+from tests.clients.aiperf_results import job_metadata, summary, write
 from tests.conftest import plan_of
 from tests.platform_fakes import Platform, platform
 from tests.test_fetch_weights import FolderBucket, fetch_weights
@@ -145,20 +145,6 @@ def test_the_benchmark_tokenizes_with_the_served_checkpoint_and_asks_for_its_nam
 # Benchmark Job -> run_benchmarks.py -> clients/report.py
 
 BENCHMARK_SCRIPT = REPO / "docker" / "benchmark" / "run_benchmarks.py"
-# What the dev stack's Job passes in METADATA besides its run id.
-DEV_METADATA = {
-    "model": "DeepSeek-R1-0528",
-    "checkpoint": "deepseek-ai/DeepSeek-R1-0528",
-    "precision": "fp8",
-    "profile": "latency",
-    "tp": "8",
-    "pp": "1",
-    "ep": "8",
-    "max_seq_len": "40960",
-    "gpu": "nvidia-b200",
-    "gpus": "8",
-    "machine": "a4-highgpu-8g",
-}
 
 
 class StandInAiperf:
@@ -261,7 +247,8 @@ def test_the_benchmark_jobs_run_is_reported_with_its_setup_cases_and_metadata(
     records = [json.loads(p.read_text()) for p in sorted(run.rglob("case.json"))]
     assert len(records) == 14
     for record in records:
-        assert record["metadata"] == {"run_id": run_id, **DEV_METADATA}
+        # The dev stack's metadata, as the report's fixtures spell it, with this run's id.
+        assert record["metadata"] == job_metadata(run_id=run_id)
 
     console = Console(record=True, width=200)
     assert report.main([str(files.gs_url(command[3])), *command[4:]], console=console) == 0
