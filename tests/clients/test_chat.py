@@ -95,7 +95,7 @@ def test_an_answer_cut_by_the_length_limit_fails_and_names_the_setting(
         QUESTION, "--base-url", server, "--model", str(tiny_models_dir["think-tags"]),
         "--max-tokens", "3", *mode,
     )  # fmt: skip
-    assert done.returncode == chat.EXIT_LENGTH == 7, done.stderr
+    assert done.returncode == 7, done.stderr
     assert sections(done.stdout) == {"reasoning": "i should"}  # what came is still shown
     assert summary_line(done.stdout).endswith(
         "finish: length (cut at --max-tokens or the server's max_seq_len)"
@@ -107,7 +107,7 @@ def test_an_answer_cut_by_the_length_limit_fails_and_names_the_setting(
 
 def test_a_length_cut_without_max_tokens_names_only_the_server_setting(scripted):
     done = run_chat(QUESTION, "--base-url", scripted(cut_by_length), "--model", "m")
-    assert done.returncode == chat.EXIT_LENGTH
+    assert done.returncode == 7
     assert "--max-tokens" not in done.stderr.split("error:")[1]
     assert "the stack's maxSeqLen setting" in done.stderr
     assert "pulumi config set maxSeqLen" in done.stderr
@@ -442,7 +442,7 @@ def test_help_lists_the_exit_codes():
     ):
         assert f"\n  {code} " in done.stdout and meaning in done.stdout.split(f"\n  {code} ")[1]
     assert "503" in done.stdout and "port-forward" in done.stdout
-    assert f"\n  {chat.EXIT_LENGTH} " in done.stdout and "maxSeqLen" in done.stdout
+    assert f"\n  {7} " in done.stdout and "maxSeqLen" in done.stdout
     assert "while\n       trtllm-serve loads the model" in done.stdout  # refused, not 503
 
 
