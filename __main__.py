@@ -203,7 +203,7 @@ monitoring = Monitoring(
     cfg,
     names,
     serving.app_name,
-    weights.staging is not None,
+    bool(weights.staging),
     depends_on=apis,
     opts=on_gcp,
 )

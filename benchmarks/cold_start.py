@@ -7,7 +7,8 @@ with its dependencies is a node. Each node gets a duration (minutes, likely
 values of /work/shared/reference/cold-start.md, the sources named in
 DURATIONS); the serving Deployment also waits, at run time, for the staged
 weights (its init container polls for the completion marker), an edge the
-graph does not have, so it is added here. The earliest finish of every node
+graph does not have, so it is added here (the last of the parallel staging
+builds to finish writes the marker). The earliest finish of every node
 is its duration after the latest finish of what it waits for; the critical
 path is walked back from the Deployment.
 
@@ -38,13 +39,18 @@ CLUSTER_MINUTES = 12.0
 SYSTEM_POOL_MINUTES = 3.0  # inside row #2's 12, in parallel with the GPU pool
 GPU_POOL_MINUTES = 15.0
 IMAGE_BUILD_MINUTES = 18.0
-DOWNLOAD_TODAY_MINUTES = 38.0  # 688 GB at 300 MB/s: the Job through GCS FUSE (row #6, likely)
-# The staging build: 688 GB at 600 MB/s (row #6's low figure: hf_transfer targets
-# ">~500 MB/s" [S22]); hf_xet measured 17.5 Gbps (2.2 GB/s) on a 61 GB, 13-shard
-# repository on a ~17 Gbps host (unslothai/unsloth-zoo#972), so 600 MB/s leaves
-# room on a 32-vCPU E2 (16 Gbps). Plus ~1 minute: pip install, listing, the last
-# upload.
-DOWNLOAD_STAGER_MINUTES = 688e9 / 600e6 / 60 + 1.0
+# The whole checkpoint, 688 GB, through one client (row #6): 300 MB/s likely
+# ("today's rate": 2-4 Gbps seen on 10 Gbps nodes [S22]; a steady ~300 MB/s per
+# client with fixed Xet concurrency, huggingface_hub#4893), 120 MB/s high.
+DOWNLOAD_TODAY_MINUTES = 38.0
+DOWNLOAD_SLOW_MINUTES = 96.0
+# Each staging build downloads its share (docker/weights/fetch_weights.py
+# shard_files) at one client's rate: the parallel builds are separate VMs with
+# their own NIC, CPUs and disk, and the Hub documents request limits (resolvers
+# per 5 minutes), not a bandwidth limit per client (hub-docs rate-limits.md).
+# DeepSeek-R1-0528 is 163 safetensors files of ~4.2 GB (model-000NN-of-000163).
+CHECKPOINT_FILES = 163
+STAGER_OVERHEAD_MINUTES = 1.0  # pip install, the Hub listing, the last upload, the check
 IMAGE_PULL_MINUTES = 5.0
 IMAGE_PULL_STREAMING_MINUTES = 1.0
 MARKER_POLL_MINUTES = 0.25  # half of the 15 s poll, rounded up (row #8)
@@ -52,8 +58,21 @@ SERVER_START_MINUTES = 16.0
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SLEEP = "time:index/sleep:Sleep"
-STAGING = ("command:local:Command", "stage-weights")
-IMAGE_BUILD = ("command:local:Command", "cloud-build")
+COMMAND = "command:local:Command"
+IMAGE_BUILD = (COMMAND, "cloud-build")
+
+
+def is_staging(reg) -> bool:
+    return reg.type == COMMAND and reg.name.startswith("stage-weights")
+
+
+def share_minutes(create: str, whole_minutes: float) -> float:
+    """One staging build's minutes: the largest share of the checkpoint's files
+    among `_SHARDS` builds (its `gcloud builds submit` substitutions)."""
+    found = re.search(r"_SHARDS=([0-9]+)", create)
+    builds = int(found.group(1)) if found else 1
+    largest_share = -(-CHECKPOINT_FILES // builds)  # equal files: ceil(files / builds)
+    return STAGER_OVERHEAD_MINUTES + whole_minutes * largest_share / CHECKPOINT_FILES
 
 
 @dataclass
@@ -61,7 +80,8 @@ class Scenario:
     stack: str
     label: str
     overrides: dict = field(default_factory=dict)
-    download_minutes: float = DOWNLOAD_STAGER_MINUTES
+    # One client's time for the whole checkpoint; each build takes its share.
+    download_minutes: float = DOWNLOAD_TODAY_MINUTES
     streaming: bool = True
 
 
@@ -94,8 +114,8 @@ def duration(reg, scenario: Scenario) -> float:
         return GPU_POOL_MINUTES if reg.name == "gpu" else SYSTEM_POOL_MINUTES
     if key == IMAGE_BUILD or reg.type == "docker:index/image:Image":
         return IMAGE_BUILD_MINUTES
-    if key == STAGING:
-        return scenario.download_minutes
+    if is_staging(reg):
+        return share_minutes(str(reg.inputs.get("create") or ""), scenario.download_minutes)
     if reg.type == SLEEP:
         # An IAM propagation delay (infra/propagation.py): its createDuration.
         return sleep_minutes(str(reg.inputs.get("createDuration") or ""))
@@ -106,61 +126,78 @@ def duration(reg, scenario: Scenario) -> float:
     return OTHER_MINUTES
 
 
-def critical_path(plan, scenario: Scenario) -> tuple[float, list[Step]]:
-    """(minutes to the first served token, the steps on the critical path)."""
-    by_urn = {r.urn: r for r in plan.registrations}
-    finish: dict[str, float] = {}
-    came_from: dict[str, str | None] = {}
-    staging = next((r for r in plan.registrations if (r.type, r.name) == STAGING), None)
+class Schedule:
+    """Earliest finish of every registration: its duration after the latest
+    finish of what it waits for; `came_from` names that latest wait."""
 
-    def visit(urn: str) -> float:
-        if urn in finish:
-            return finish[urn]
-        reg = by_urn[urn]
+    def __init__(self, plan, scenario: Scenario):
+        self.scenario = scenario
+        self.by_urn = {r.urn: r for r in plan.registrations}
+        self.finish: dict[str, float] = {}
+        self.came_from: dict[str, str | None] = {}
+
+    def visit(self, urn: str) -> float:
+        if urn in self.finish:
+            return self.finish[urn]
+        reg = self.by_urn[urn]
         ready, before = 0.0, None
         for dep in reg.dependencies:
-            if visit(dep) > ready:
-                ready, before = finish[dep], dep
-        finish[urn] = ready + duration(reg, scenario)
-        came_from[urn] = before
-        return finish[urn]
+            if self.visit(dep) > ready:
+                ready, before = self.finish[dep], dep
+        self.finish[urn] = ready + duration(reg, self.scenario)
+        self.came_from[urn] = before
+        return self.finish[urn]
 
+
+def weights_staged(plan, scenario: Scenario) -> float | None:
+    """When the last staging build finishes (None: nothing is staged)."""
+    schedule = Schedule(plan, scenario)
+    builds = [schedule.visit(r.urn) for r in plan.registrations if is_staging(r)]
+    return max(builds, default=None)
+
+
+def critical_path(plan, scenario: Scenario) -> tuple[float, list[Step]]:
+    """(minutes to the first served token, the steps on the critical path)."""
+    schedule = Schedule(plan, scenario)
+    staging = [r for r in plan.registrations if is_staging(r)]
     deployment = next(r for r in plan.registrations if r.type == DEPLOYMENT)
-    scheduled = max((visit(dep) for dep in deployment.dependencies), default=0.0)
+    scheduled = max((schedule.visit(dep) for dep in deployment.dependencies), default=0.0)
     pulled = scheduled + (
         IMAGE_PULL_MINUTES if not scenario.streaming else IMAGE_PULL_STREAMING_MINUTES
     )
-    weights_ready = 0.0
-    if staging is not None:  # the init container's run-time wait for the marker
-        weights_ready = visit(staging.urn) + MARKER_POLL_MINUTES
+    weights_ready, last_build = 0.0, None
+    if staging:  # the init container's run-time wait for the marker, after the last build
+        last_build = max(staging, key=lambda r: schedule.visit(r.urn))
+        weights_ready = schedule.visit(last_build.urn) + MARKER_POLL_MINUTES
     serving = max(pulled, weights_ready) + SERVER_START_MINUTES
 
     steps = [Step("server start (16)", max(pulled, weights_ready), serving)]
     if weights_ready > pulled:
         steps.append(Step("wait for the staged weights", pulled, weights_ready, runtime_wait=True))
-        urn: str | None = staging.urn
+        assert last_build is not None
+        urn: str | None = last_build.urn
     else:
         steps.append(Step("image pull", scheduled, pulled))
-        urn = max(deployment.dependencies, key=lambda d: finish[d], default=None)
+        urn = max(deployment.dependencies, key=lambda d: schedule.finish[d], default=None)
     while urn is not None:
-        reg = by_urn[urn]
+        reg = schedule.by_urn[urn]
         took = duration(reg, scenario)
         if took:
-            steps.append(
-                Step(f"{reg.type.split(':')[-1]} {reg.name}", finish[urn] - took, finish[urn])
-            )
-        urn = came_from[urn]
+            finish = schedule.finish[urn]
+            steps.append(Step(f"{reg.type.split(':')[-1]} {reg.name}", finish - took, finish))
+        urn = schedule.came_from[urn]
     return serving, list(reversed(steps))
 
 
 SCENARIOS = (
-    Scenario("dev", "dev: staging build, image streaming"),
+    Scenario("dev", "dev: 4 staging builds at today's rate, image streaming"),
     Scenario(
-        "dev", "dev: staging at today's download rate", download_minutes=DOWNLOAD_TODAY_MINUTES
+        "dev", "dev: 4 staging builds at the slow rate", download_minutes=DOWNLOAD_SLOW_MINUTES
     ),
+    Scenario("dev", "dev: 1 staging build at today's rate", {"weightsStagingBuilds": 1}),
     Scenario("dev", "dev: no image streaming", streaming=False),
     Scenario("dev", "dev: pre-staged weightsSource", {"weightsSource": "gs://shared/models"}),
-    Scenario("prod", "prod: staging build, image streaming"),
+    Scenario("prod", "prod: 4 staging builds at today's rate, image streaming"),
     Scenario("prod", "prod: pre-staged weightsSource", {"weightsSource": "gs://shared/models"}),
 )
 
@@ -172,6 +209,9 @@ def main() -> int:
         plan = runner.run(scenario.stack, overrides=scenario.overrides)
         total, steps = critical_path(plan, scenario)
         print(f"{scenario.label}: first token at {total:.1f} min")
+        staged = weights_staged(plan, scenario)
+        if staged is not None and not any(step.runtime_wait for step in steps):
+            print(f"    (weights staged at {staged:.1f}, off the critical path)")
         for step in steps:
             wait = "  (run-time wait)" if step.runtime_wait else ""
             print(f"    {step.start:5.1f} -> {step.finish:5.1f}  {step.name}{wait}")

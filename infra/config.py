@@ -356,6 +356,12 @@ class StackConfig:
         "timeout; serving pods wait this long for it).",
         180,
     )
+    weights_staging_builds: int = setting(
+        "Cloud Build runs that stage the checkpoint together, each downloading a share of "
+        "the files (1 to 8): the download takes about 1/N of one build's time, for about "
+        "the same build minutes in all.",
+        4,
+    )
     startup_minutes: int = setting(
         "Budget for a cold start (weights load, kernel JIT, CUDA graphs) before the "
         "startup probe gives up; `pulumi up` waits for the weights, then this long.",

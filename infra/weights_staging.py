@@ -2,11 +2,12 @@
 
 Two sources (setting `weightsSource`):
 - empty (default): the stack stages the checkpoint into its own bucket
-  (`gs://<bucket>/models/<repository>/`) with a Cloud Build run of
-  docker/weights/ (a slim Python image: huggingface_hub with hf_xet, each file
-  verified, then uploaded). It waits only for the APIs, the bucket and its
-  IAM, never for the cluster, the node pools or the serving image, so the
-  download runs while GKE creates the cluster. `pulumi up` reports its outcome.
+  (`gs://<bucket>/models/<repository>/`) with `weightsStagingBuilds` parallel
+  Cloud Build runs of docker/weights/ (a slim Python image: huggingface_hub
+  with hf_xet, each file verified, then uploaded), each a share of the files.
+  They wait only for the APIs, the bucket and its IAM, never for the cluster,
+  the node pools or the serving image, so the download runs while GKE creates
+  the cluster. `pulumi up` reports their outcome.
 - `gs://BUCKET/PREFIX`: a checkpoint staged before (by another stack or by
   hand). Nothing is downloaded; the workload's Kubernetes service account gets
   read-only access (`roles/storage.objectViewer`) on that bucket.
@@ -17,6 +18,7 @@ time (docker/serve.sh), so the Deployment does not depend on the staging here.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import shlex
 from pathlib import Path
@@ -46,12 +48,22 @@ def stager_hash(folder: Path = WEIGHTS_DIR) -> str:
     return digest.hexdigest()
 
 
+def stager_machine_type(builds: int) -> str:
+    """One build takes the largest default-pool machine; several take 8 vCPUs each,
+    so four use the 32 vCPUs one build did. Cloud Build's default pool counts
+    concurrent vCPUs per region against a quota of 5 to 100 that varies by
+    project ("Cloud Build quotas and limits"); `gcloud builds submit
+    --machine-type` overrides the config's machineType."""
+    return "e2-highcpu-32" if builds == 1 else "e2-highcpu-8"
+
+
 def stage_command(
     cfg: StackConfig,
     checkpoint: str,
     bucket: str,
     service_account: str,
     token_secret: str,
+    shard: int = 0,
 ) -> str:
     """The `gcloud builds submit` that stages the checkpoint. It carries the name of
     the token's Secret Manager version, never the token."""
@@ -64,6 +76,8 @@ def stage_command(
             ("_PREFIX", STAGED_PREFIX),
             ("_TIMELINE_PREFIX", TIMELINE_PREFIX),
             ("_HF_TOKEN_SECRET", token_secret),
+            ("_SHARD", str(shard)),
+            ("_SHARDS", str(cfg.weights_staging_builds)),
         )
     )
     return shlex.join(
@@ -78,6 +92,7 @@ def stage_command(
             f"--substitutions={substitutions}",
             f"--gcs-source-staging-dir=gs://{bucket}/cloudbuild/weights-source",
             f"--service-account={service_account}",
+            f"--machine-type={stager_machine_type(cfg.weights_staging_builds)}",
             f"--timeout={cfg.weights_minutes * 60}s",
             "--quiet",
         ]
@@ -100,7 +115,8 @@ class WeightsSource(pulumi.ComponentResource):
     ):
         super().__init__("a4deepseek:infra:WeightsSource", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, depends_on=depends_on)
-        self.staging: command.local.Command | None = None
+        # The staging builds; none with a pre-staged source.
+        self.staging: list[command.local.Command] = []
         if cfg.weights_source:
             source_bucket, self.prefix = split_gcs_url(cfg.weights_source)
             self.bucket: pulumi.Output[str] = pulumi.Output.from_input(source_bucket)
@@ -133,7 +149,7 @@ class WeightsSource(pulumi.ComponentResource):
         checkpoint: str,
         bucket: gcp.storage.Bucket,
         child: pulumi.ResourceOptions,
-    ) -> command.local.Command:
+    ) -> list[command.local.Command]:
         stager = gcp.serviceaccount.Account(
             "weights-stager",
             project=cfg.project,
@@ -197,23 +213,31 @@ class WeightsSource(pulumi.ComponentResource):
         # The build uses the roles at once: wait until IAM has applied them, or
         # it fails with 403 on the staged source, the bucket or the secret.
         grants.append(iam_propagation("stager-roles-propagation", grants, self))
-        create = pulumi.Output.all(bucket.name, stager.id).apply(
-            lambda args: stage_command(cfg, checkpoint, args[0], args[1], token_secret)
-        )
-        return command.local.Command(
-            "stage-weights",
-            create=create,
-            # Runs again when the checkpoint, its revision or the stager changes;
-            # a rerun skips what is already staged and verified.
-            triggers=[checkpoint, cfg.model_revision, stager_hash()],
-            opts=pulumi.ResourceOptions.merge(
-                child,
-                pulumi.ResourceOptions(
-                    depends_on=[*grants, bucket],
-                    custom_timeouts=pulumi.CustomTimeouts(
-                        create=f"{cfg.weights_minutes + 10}m",
-                        update=f"{cfg.weights_minutes + 10}m",
+        builds = cfg.weights_staging_builds
+
+        def submit(names: list[str], shard: int) -> str:
+            bucket_name, account = names
+            return stage_command(cfg, checkpoint, bucket_name, account, token_secret, shard)
+
+        return [
+            command.local.Command(
+                f"stage-weights-{shard + 1}",
+                create=pulumi.Output.all(bucket.name, stager.id).apply(
+                    functools.partial(submit, shard=shard)
+                ),
+                # Runs again when the checkpoint, its revision, the stager or the
+                # split changes; a rerun skips what is already staged and verified.
+                triggers=[checkpoint, cfg.model_revision, stager_hash(), f"{shard + 1}/{builds}"],
+                opts=pulumi.ResourceOptions.merge(
+                    child,
+                    pulumi.ResourceOptions(
+                        depends_on=[*grants, bucket],
+                        custom_timeouts=pulumi.CustomTimeouts(
+                            create=f"{cfg.weights_minutes + 10}m",
+                            update=f"{cfg.weights_minutes + 10}m",
+                        ),
                     ),
                 ),
-            ),
-        )
+            )
+            for shard in range(builds)
+        ]

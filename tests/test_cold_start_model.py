@@ -35,6 +35,8 @@ def test_the_durations_are_the_sourced_ones():
     assert cold_start.GPU_POOL_MINUTES == 15
     assert cold_start.IMAGE_BUILD_MINUTES == 18
     assert cold_start.DOWNLOAD_TODAY_MINUTES == 38
+    # 688 GB at 120 MB/s, row #6's high figure.
+    assert cold_start.DOWNLOAD_SLOW_MINUTES == 96
     assert cold_start.SERVER_START_MINUTES == 16
     assert (cold_start.IMAGE_PULL_MINUTES, cold_start.IMAGE_PULL_STREAMING_MINUTES) == (5, 1)
 
@@ -42,14 +44,17 @@ def test_the_durations_are_the_sourced_ones():
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_the_staging_needs_neither_cluster_nor_pools_nor_the_serving_image(stack):
     plan = plan_of(stack)
-    staging = plan.one("command:local:Command", "stage-weights")
+    staging = plan.one("command:local:Command", "stage-weights-4")
     waits = [plan.by_urn(u) for u in transitive_dependencies(plan, staging)]
     assert not [r for r in waits if r.type.startswith("gcp:container/")]
     assert not [r for r in waits if r.name == "cloud-build" or r.type.startswith("kubernetes:")]
 
 
-def test_dev_serves_within_50_minutes_and_the_cluster_chain_is_critical():
-    total, steps = path()
+@pytest.mark.parametrize("whole_download", [38, 96])
+def test_dev_serves_within_50_minutes_and_the_cluster_chain_is_critical(whole_download):
+    """The issue's figures: download 38 minutes at today's rate (and 96 at the
+    slow one) for one client; four builds take a quarter each."""
+    total, steps = path(download_minutes=whole_download)
     assert total <= 50
     assert names(steps)[-4:] == ["Cluster gke", "NodePool gpu", "image pull", "server start (16)"]
     assert not any(s.runtime_wait for s in steps)
@@ -57,11 +62,21 @@ def test_dev_serves_within_50_minutes_and_the_cluster_chain_is_critical():
     assert total == pytest.approx(2 + 0.7 + 0.7 + 12 + 15 + 1 + 16)
 
 
-def test_at_todays_download_rate_the_run_time_wait_for_the_weights_is_critical():
-    total, steps = path(download_minutes=38)
-    staging = next(s for s in steps if s.name == "Command stage-weights")
+def test_four_builds_stage_the_checkpoint_in_a_quarter_of_the_time():
+    plan = plan_of("dev")
+    staged = cold_start.weights_staged(plan, cold_start.Scenario("dev", "", download_minutes=38))
+    delay = 0.2 + 0.2 + 2  # the stager's account, its grant, the IAM propagation delay
+    # The largest share: 41 of DeepSeek-R1's 163 files, plus a minute for the build's start.
+    assert staged == pytest.approx(2 + delay + 1 + 38 * 41 / 163)
+    assert cold_start.share_minutes("_SHARDS=1", 38) == 39
+    assert cold_start.share_minutes("_SHARD=0,_SHARDS=2", 38) == pytest.approx(1 + 38 * 82 / 163)
+
+
+def test_with_one_build_the_run_time_wait_for_the_weights_is_critical():
+    total, steps = path(overrides={"weightsStagingBuilds": 1}, download_minutes=38)
+    staging = next(s for s in steps if s.name == "Command stage-weights-1")
     wait = next(s for s in steps if s.runtime_wait)
-    assert staging.finish - staging.start == 38
+    assert staging.finish - staging.start == 38 + 1
     assert wait.finish == pytest.approx(staging.finish + 0.25)
     assert total == pytest.approx(wait.finish + 16)
     # Still far below the old path (Job after the cluster and the image: ~82 likely).
@@ -77,7 +92,7 @@ def test_image_streaming_saves_four_minutes_on_the_critical_path():
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_with_pre_staged_weights_the_path_is_cluster_pool_and_start(stack):
     total, steps = path(stack, SHARED)
-    assert "Command stage-weights" not in names(steps)
+    assert not [n for n in names(steps) if "stage-weights" in n]
     pool = next(s for s in steps if s.name == "NodePool gpu")
     cluster = next(s for s in steps if s.name == "Cluster gke")
     assert pool.start == pytest.approx(cluster.finish)
@@ -96,8 +111,8 @@ def test_the_stagers_iam_delay_is_on_the_download_path():
     minutes before the download, on the critical path when the download is."""
     assert cold_start.sleep_minutes("120s") == 2.0
     assert cold_start.sleep_minutes("1m30s") == 1.5
-    _, steps = path(download_minutes=38)
+    _, steps = path(overrides={"weightsStagingBuilds": 1}, download_minutes=38)
     delay = next(s for s in steps if s.name == "Sleep stager-roles-propagation")
-    staging = next(s for s in steps if s.name == "Command stage-weights")
+    staging = next(s for s in steps if s.name == "Command stage-weights-1")
     assert delay.finish - delay.start == pytest.approx(2.0)
     assert staging.start == pytest.approx(delay.finish)

@@ -82,6 +82,14 @@ class PodFiles:
 
     def __init__(self, root: Path, pod: str = "dsr1-trtllm-serve-6d8f9-x2k4p"):
         self.root, self.pod, self.node = root, pod, "gke-dsr1-a4-pool-5b8e-0"
+        self.stores: dict[tuple[str, str], FolderBucket] = {}
+
+    def store(self, bucket: str, prefix: str) -> FolderBucket:
+        """gs://bucket/prefix as the stager's store; object metadata lasts, as in GCS."""
+        key = (bucket, prefix)
+        if key not in self.stores:
+            self.stores[key] = FolderBucket(self.gcs(bucket, prefix))
+        return self.stores[key]
 
     def gcs(self, bucket: str, prefix: str = "") -> Path:
         """gs://bucket/prefix as a folder."""
@@ -329,11 +337,7 @@ def _build_step_env(substitutions: dict[str, str], build_id: str) -> dict[str, s
 
 def _stage_weights(monkeypatch, files: PodFiles, step_env: dict[str, str], hub_url: str) -> int:
     """fetch_weights.py's entry point as the build step runs it; its buckets are folders."""
-    monkeypatch.setattr(
-        fetch_weights,
-        "GcsStore",
-        lambda bucket, prefix: FolderBucket(files.gcs(bucket, prefix)),
-    )
+    monkeypatch.setattr(fetch_weights, "GcsStore", files.store)
     for key, value in step_env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("HF_ENDPOINT", hub_url)  # the stand-in Hub
@@ -381,9 +385,15 @@ def _pods_accept(files: PodFiles, spec: dict) -> None:
 
 def test_the_staged_checkpoint_is_where_the_pods_mount_it_and_they_accept_it(tmp_path, monkeypatch):
     plan = plan_of("dev")
-    substitutions = _substitutions(
-        plan.one("command:local:Command", "stage-weights").inputs["create"]
+    builds = sorted(
+        (
+            _substitutions(c.inputs["create"])
+            for c in plan.of_type("command:local:Command")
+            if c.name.startswith("stage-weights")
+        ),
+        key=lambda b: b["_SHARD"],
     )
+    substitutions = builds[0]
     spec = _pod_spec(plan, "apps/v1:Deployment", "server")
     (init,) = spec["initContainers"]
     init_env = _env(init)
@@ -395,20 +405,30 @@ def test_the_staged_checkpoint_is_where_the_pods_mount_it_and_they_accept_it(tmp
     assert plan.outputs["weights"] == f"gs://my-a4-project-dsr1-data/models/{CHECKPOINT}"
 
     files = PodFiles(tmp_path)
-    step_env = _build_step_env(substitutions, build_id="b-contract")
     hub = HubRepo(
         CHECKPOINT, files=CHECKPOINT_FILES, lfs={n for n in CHECKPOINT_FILES if "00" in n}
     )
-    with StandInHub(hub) as stand_in:
-        assert _stage_weights(monkeypatch, files, step_env, stand_in.url) == 0
     staged = files.gcs("my-a4-project-dsr1-data", "models") / CHECKPOINT
+    # Every build the plan submits, one after the other; only the last marks it complete.
+    assert [(b["_SHARD"], b["_SHARDS"]) for b in builds] == [
+        ("0", "4"),
+        ("1", "4"),
+        ("2", "4"),
+        ("3", "4"),
+    ]
+    with StandInHub(hub) as stand_in:
+        for number, build in enumerate(builds, 1):
+            assert not (staged / ".download-complete").exists()
+            step_env = _build_step_env(build, build_id=f"b-contract-{number}")
+            assert _stage_weights(monkeypatch, files, step_env, stand_in.url) == 0
     assert (staged / ".download-complete").is_file()
+    assert sorted(hub.downloads) == sorted(CHECKPOINT_FILES), "each file fetched by one build"
 
     _pods_accept(files, spec)
     # The build and the pod record their phases in the same timeline folder.
     runs = timeline_reader.load(files.gcs("my-a4-project-dsr1-data", "timeline"))
     assert {(r.writer, r.run) for r in runs} == {
-        ("stage-weights", "b-contract"),
+        *(("stage-weights", f"b-contract-{n}") for n in (1, 2, 3, 4)),
         ("serving-pod", "dsr1-trtllm-serve-6d8f9-x2k4p"),
     }
 

@@ -77,7 +77,15 @@ def repo() -> HubRepo:
     )
 
 
-def stage(hub: StandInHub, bucket: FolderBucket, tmp_path: Path, timeline=None, attempts=2):
+def stage(
+    hub: StandInHub,
+    bucket: FolderBucket,
+    tmp_path: Path,
+    timeline=None,
+    attempts=2,
+    shard=0,
+    shards=1,
+):
     commit, files = fetch_weights.hub_listing(MODEL, "main", None, endpoint=hub.url)
     return fetch_weights.Stager(
         bucket,
@@ -90,6 +98,8 @@ def stage(hub: StandInHub, bucket: FolderBucket, tmp_path: Path, timeline=None, 
         attempts=attempts,
         timeline=timeline,
         sleep=lambda seconds: None,
+        shard=shard,
+        shards=shards,
     ).run()
 
 
@@ -242,6 +252,70 @@ def test_another_revision_is_unmarked_before_any_file_changes(bucket, tmp_path):
         assert stage(hub, bucket, tmp_path) == 0
     assert bucket.writes[0] == f"delete {MODEL}/.download-complete"
     assert marker.read_text() == f"{MODEL}@{COMMIT}\n"
+
+
+# --- several builds, each a share of the files ----------------------------------
+
+
+def test_the_shares_are_balanced_by_size_disjoint_and_the_same_for_every_build():
+    files = [
+        fetch_weights.HubFile(name, size, f"sha256:{name}")
+        for name, size in (("a", 100), ("b", 90), ("c", 60), ("d", 50), ("e", 40))
+    ]
+    shares = [[f.path for f in fetch_weights.shard_files(files, n, 2)] for n in (0, 1)]
+    # Largest first to the lighter build: a->0, b->1, c->1, d->0 (150/150), e->0 (tie: 0).
+    assert shares == [["a", "d", "e"], ["b", "c"]]
+    # The listing's order does not change the split.
+    assert [f.path for f in fetch_weights.shard_files(files[::-1], 1, 2)] == ["b", "c"]
+    assert [f.path for f in fetch_weights.shard_files(files, 0, 1)] == ["a", "b", "c", "d", "e"]
+    with pytest.raises(ValueError, match="shard 2 of 2"):
+        fetch_weights.shard_files(files, 2, 2)
+
+
+def test_two_builds_fetch_their_own_shares_and_only_the_last_writes_the_marker(
+    bucket, tmp_path, capsys
+):
+    data = repo()
+    marker = bucket.root / MODEL / ".download-complete"
+    with StandInHub(data) as hub:
+        assert stage(hub, bucket, tmp_path, shard=1, shards=2) == 0
+        first = list(data.downloads)
+        assert not marker.exists() and not (bucket.root / MODEL / ".manifest.json").exists()
+        assert "the last build to finish writes the marker" in capsys.readouterr().out
+        data.downloads.clear()
+        assert stage(hub, bucket, tmp_path, shard=0, shards=2) == 0
+    # 102,400 bytes alone in build 0; 70,000 + the small config.json in build 1.
+    assert sorted(first) == ["config.json", "model-00002-of-00002.safetensors"]
+    assert data.downloads == ["model-00001-of-00002.safetensors"]
+    assert marker.read_text() == f"{MODEL}@{COMMIT}\n"
+    assert bucket.writes[-1] == f"write {MODEL}/.download-complete"
+    manifest = json.loads((bucket.root / MODEL / ".manifest.json").read_text())
+    assert len(manifest["files"]) == 3
+
+
+def test_a_failed_build_leaves_no_marker_and_its_rerun_completes_the_checkpoint(bucket, tmp_path):
+    data = repo()
+    data.corrupt["model-00001-of-00002.safetensors"] = 5
+    marker = bucket.root / MODEL / ".download-complete"
+    with StandInHub(data) as hub:
+        assert stage(hub, bucket, tmp_path, attempts=1, shard=0, shards=2) == 1
+        assert stage(hub, bucket, tmp_path, shard=1, shards=2) == 0
+        assert not marker.exists(), "build 0's file is missing"
+        data.corrupt.clear()
+        data.downloads.clear()
+        assert stage(hub, bucket, tmp_path, shard=0, shards=2) == 0
+    assert data.downloads == ["model-00001-of-00002.safetensors"]
+    assert marker.read_text() == f"{MODEL}@{COMMIT}\n"
+
+
+def test_a_file_of_another_build_with_a_stale_hash_keeps_the_marker_away(bucket, tmp_path):
+    data = repo()
+    with StandInHub(data) as hub:
+        assert stage(hub, bucket, tmp_path, shard=1, shards=2) == 0
+        # An object from an older revision under the name build 1 staged.
+        bucket.metadata[f"{MODEL}/config.json"] = {"hub-hash": "git-sha1:older"}
+        assert stage(hub, bucket, tmp_path, shard=0, shards=2) == 0
+    assert not (bucket.root / MODEL / ".download-complete").exists()
 
 
 def test_the_timeline_records_the_download_phase_and_reads_back(bucket, tmp_path):

@@ -11,15 +11,27 @@ once. A rerun skips objects whose recorded hash and size already match
 (resume). The manifest and then the completion marker are written only after
 every file is in the bucket and verified; serving pods wait for the marker.
 
+Several builds can stage one checkpoint together (SHARD of SHARDS): each takes
+a share of the files, balanced by size, so the download runs at the sum of
+their rates. Each build, its share staged, checks the whole listing in the
+bucket; the one that finds every file there and verified writes the manifest
+and the marker. Cloud Storage is strongly consistent for object reads,
+metadata and listings after a write ("Cloud Storage consistency"), so the build
+whose check starts last sees every upload, and no build marks the checkpoint
+complete while a file is missing. A build that fails leaves no marker; the
+next `pulumi up` runs it again and it resumes.
+
 Environment: MODEL_ID, MODEL_REVISION (main), BUCKET, PREFIX (models),
 TIMELINE_PREFIX (timeline), HF_TOKEN_SECRET (optional: a Secret Manager
 version, `projects/P/secrets/S/versions/V`, read at run time so the token is
 never in the build's arguments or logs), SCRATCH (/workspace/scratch),
-WORKERS (8 files in flight), ATTEMPTS (4 per file), BUILD_ID (run id).
+WORKERS (8 files in flight), ATTEMPTS (4 per file), BUILD_ID (run id),
+SHARD and SHARDS (this build's share: 0 of 1 by default, the whole checkpoint).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import json
@@ -99,6 +111,21 @@ def hub_files(info) -> tuple[str, list[HubFile]]:
     if not files:
         raise VerificationError("the Hub lists no files for this revision")
     return info.sha, sorted(files, key=lambda f: f.path)
+
+
+def shard_files(files: list[HubFile], shard: int, shards: int) -> list[HubFile]:
+    """Build `shard`'s share of `files` (0 <= shard < shards): the largest files
+    first, each to the build with the fewest bytes so far (ties: the lowest
+    number), so every build computes the same split from the same listing."""
+    if not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} of {shards}: expected 0 <= shard < shards")
+    loads = [0] * shards
+    shares: list[list[HubFile]] = [[] for _ in range(shards)]
+    for hub_file in sorted(files, key=lambda f: (-f.size, f.path)):
+        least = min(range(shards), key=lambda k: (loads[k], k))
+        loads[least] += hub_file.size
+        shares[least].append(hub_file)
+    return sorted(shares[shard], key=lambda f: f.path)
 
 
 def file_hash(path: Path, kind: str) -> str:
@@ -184,8 +211,12 @@ class Stager:
         attempts: int = 4,
         timeline: Timeline | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        shard: int = 0,
+        shards: int = 1,
     ):
         self.store, self.model_id, self.commit, self.files = store, model_id, commit, files
+        self.share = shard_files(files, shard, shards)
+        self.shard, self.shards = shard, shards
         self.download, self.scratch = download, scratch
         self.workers, self.attempts, self.sleep = workers, attempts, sleep
         self.timeline = timeline or Timeline(None, "", "", model_id)
@@ -208,12 +239,16 @@ class Stager:
             # serving pod starts on a half-replaced checkpoint.
             log(f"replacing {present.strip()} with {self.model_id}@{self.commit}")
             self.store.delete(marker)
-        total = sum(f.size for f in self.files)
-        log(f"staging {len(self.files)} files, {total / 1e9:.1f} GB, {self.workers} in flight")
-        self.timeline.record("download", "start", files=len(self.files), bytes=total)
+        total = sum(f.size for f in self.share)
+        log(
+            f"build {self.shard + 1} of {self.shards}: staging {len(self.share)} of "
+            f"{len(self.files)} files, {total / 1e9:.1f} GB, {self.workers} in flight"
+        )
+        build = f"{self.shard + 1}/{self.shards}"
+        self.timeline.record("download", "start", files=len(self.share), bytes=total, build=build)
         self.scratch.mkdir(parents=True, exist_ok=True)
         with ThreadPoolExecutor(self.workers) as pool:
-            failures = [err for err in pool.map(self.stage_one, self.files) if err]
+            failures = [err for err in pool.map(self.stage_one, self.share) if err]
         elapsed = time.monotonic() - self.started
         if failures:
             for err in failures:
@@ -221,6 +256,14 @@ class Stager:
             self.timeline.record("download", "failed", failed=len(failures))
             log(f"{len(failures)} file(s) not staged; no completion marker written")
             return 1
+        missing = self.missing_elsewhere()
+        if missing:
+            self.timeline.record("download", "end", bytes=self.done_bytes, seconds=round(elapsed))
+            log(
+                f"build {build} done: {rate(self.done_bytes, elapsed)}; {len(missing)} file(s) "
+                "of the other builds are not staged yet: the last build to finish writes the marker"
+            )
+            return 0
         # Every file is in the bucket and matched the Hub: manifest, then marker.
         manifest = {
             "model": self.model_id,
@@ -232,6 +275,14 @@ class Stager:
         self.timeline.record("download", "end", bytes=self.done_bytes, seconds=round(elapsed))
         log(f"complete: {rate(self.done_bytes, elapsed)} transferred this run")
         return 0
+
+    def missing_elsewhere(self) -> list[str]:
+        """The other builds' files not (yet) in the bucket with the Hub's size and hash."""
+        mine = set(self.share)
+        others = [f for f in self.files if f not in mine]
+        with ThreadPoolExecutor(self.workers) as pool:
+            staged = pool.map(lambda f: already_staged(self.store, self.name(f.path), f), others)
+            return [f.path for f, ok in zip(others, staged, strict=True) if not ok]
 
     def stage_one(self, hub_file: HubFile) -> str | None:
         name = self.name(hub_file.path)
@@ -305,7 +356,11 @@ class GcsStore:
         self._blob(name).upload_from_string(text, content_type="application/json")
 
     def delete(self, name: str) -> None:
-        self._blob(name).delete()
+        from google.api_core.exceptions import NotFound
+
+        # Another build of the same run may have deleted it first.
+        with contextlib.suppress(NotFound):
+            self._blob(name).delete()
 
 
 def secret_token(version: str) -> str | None:
@@ -405,6 +460,8 @@ def stage() -> int:
         workers=int(os.environ.get("WORKERS", "8")),
         attempts=attempts,
         timeline=timeline,
+        shard=int(os.environ.get("SHARD", "0")),
+        shards=int(os.environ.get("SHARDS", "1")),
     )
     try:
         return stager.run()

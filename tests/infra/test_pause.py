@@ -88,7 +88,7 @@ def test_the_bucket_image_weights_and_cluster_are_untouched():
         ("gcp:container/cluster:Cluster", "gke"),
         (POOL, "system"),
         ("gcp:artifactregistry/repository:Repository", "images"),
-        ("command:local:Command", "stage-weights"),
+        ("command:local:Command", "stage-weights-1"),
     ]
     for key in kept:
         assert key in a and key in b, key

@@ -20,8 +20,21 @@ WORKLOAD = (
 )
 
 
-def staging(plan):
-    return plan.one(COMMAND, "stage-weights")
+def staging(plan, number: int = 1):
+    return plan.one(COMMAND, f"stage-weights-{number}")
+
+
+def builds(plan) -> list:
+    return sorted(
+        (c for c in plan.of_type(COMMAND) if c.name.startswith("stage-weights")),
+        key=lambda c: c.name,
+    )
+
+
+def substitutions_of(command) -> dict[str, str]:
+    args = shlex.split(command.inputs["create"])
+    flag = next(a for a in args if a.startswith("--substitutions="))
+    return dict(item.split("=", 1) for item in flag.removeprefix("--substitutions=").split(","))
 
 
 def argv(plan) -> list[str]:
@@ -31,7 +44,9 @@ def argv(plan) -> list[str]:
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_the_staging_waits_only_for_apis_bucket_and_iam(stack):
     plan = plan_of(stack)
-    waits = [plan.by_urn(urn) for urn in transitive_dependencies(plan, staging(plan))]
+    waits = [
+        plan.by_urn(urn) for build in builds(plan) for urn in transitive_dependencies(plan, build)
+    ]
     types = {r.type for r in waits}
     assert "gcp:storage/bucket:Bucket" in types
     assert "gcp:projects/service:Service" in types
@@ -62,19 +77,15 @@ def test_the_build_runs_the_stager_as_its_own_account_with_the_stacks_budget(dev
     assert "--gcs-source-staging-dir=gs://my-a4-project-dsr1-data/cloudbuild/weights-source" in args
     account = "dsr1-weights-stager@my-a4-project.iam.gserviceaccount.com"
     assert f"--service-account=projects/my-a4-project/serviceAccounts/{account}" in args
-    substitutions = dict(
-        item.split("=", 1)
-        for item in next(a for a in args if a.startswith("--substitutions="))
-        .removeprefix("--substitutions=")
-        .split(",")
-    )
-    assert substitutions == {
+    assert substitutions_of(staging(dev_plan)) == {
         "_MODEL_ID": "deepseek-ai/DeepSeek-R1-0528",
         "_MODEL_REVISION": "main",
         "_BUCKET": "my-a4-project-dsr1-data",
         "_PREFIX": "models",
         "_TIMELINE_PREFIX": "timeline",
         "_HF_TOKEN_SECRET": "",
+        "_SHARD": "0",
+        "_SHARDS": "4",
     }
     command = staging(dev_plan)
     assert command.custom_timeouts["create"] == "190m"
@@ -87,10 +98,45 @@ def test_the_build_runs_the_stager_as_its_own_account_with_the_stacks_budget(dev
     assert set(grants) == {"roles/storage.objectUser", "roles/logging.logWriter"}
     assert grants["roles/storage.objectUser"].inputs["bucket"] == "my-a4-project-dsr1-data"
     assert all(g.urn in command.dependencies for g in grants.values())
-    assert plan_of("dev", weightsMinutes=60).one(COMMAND, "stage-weights").custom_timeouts == {
+    assert staging(plan_of("dev", weightsMinutes=60)).custom_timeouts == {
         "create": "70m",
         "update": "70m",
     }
+
+
+def test_four_builds_by_default_each_a_share_on_8_vcpus(dev_plan):
+    """Four builds, shares 0-3 of 4, on e2-highcpu-8: the 32 vCPUs one
+    E2_HIGHCPU_32 build used, against the region's concurrent-vCPU quota."""
+    staged = builds(dev_plan)
+    assert [c.name for c in staged] == [f"stage-weights-{n}" for n in (1, 2, 3, 4)]
+    assert [(substitutions_of(c)["_SHARD"], substitutions_of(c)["_SHARDS"]) for c in staged] == [
+        ("0", "4"),
+        ("1", "4"),
+        ("2", "4"),
+        ("3", "4"),
+    ]
+    for command in staged:
+        assert "--machine-type=e2-highcpu-8" in shlex.split(command.inputs["create"])
+        # All four start together: none waits for another.
+        assert not {c.urn for c in staged} & set(transitive_dependencies(dev_plan, command))
+    # Changing the split re-runs them (a rerun skips what is staged).
+    assert staged[1].inputs["triggers"][3] == "2/4"
+
+
+def test_one_build_takes_the_whole_checkpoint_on_32_vcpus():
+    (only,) = builds(plan_of("dev", weightsStagingBuilds=1))
+    args = shlex.split(only.inputs["create"])
+    assert only.name == "stage-weights-1"
+    assert "--machine-type=e2-highcpu-32" in args
+    assert (substitutions_of(only)["_SHARD"], substitutions_of(only)["_SHARDS"]) == ("0", "1")
+
+
+@pytest.mark.parametrize("value", ["0", "9"])
+def test_the_number_of_builds_is_bounded(value):
+    with pytest.raises(
+        ConfigError, match=f"weightsStagingBuilds: {value} is not allowed; expected 1 to 8"
+    ):
+        plan_of("dev", weightsStagingBuilds=value)
 
 
 def test_the_build_reruns_when_the_checkpoint_or_its_revision_changes(dev_plan):

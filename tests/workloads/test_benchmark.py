@@ -34,7 +34,7 @@ def test_enabled_in_dev_and_off_by_default_in_prod(dev_plan, prod_plan):
     assert "benchmarkResults" not in prod_plan.outputs
     # The serving image and the weights staging, but no benchmark image.
     commands = sorted(c.name for c in prod_plan.of_type("command:local:Command"))
-    assert commands == ["cloud-build", "stage-weights"]
+    assert commands == ["cloud-build", *(f"stage-weights-{n}" for n in (1, 2, 3, 4))]
 
 
 def test_runs_aiperf_from_its_own_image_not_the_serving_one(dev_plan):

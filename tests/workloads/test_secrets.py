@@ -41,11 +41,11 @@ def test_no_other_input_or_output_carries_the_token(with_token):
 
 
 def test_the_staging_build_names_the_secret_version_not_the_token(with_token):
-    create = with_token.one("command:local:Command", "stage-weights").inputs["create"]
+    create = with_token.one("command:local:Command", "stage-weights-1").inputs["create"]
     assert "_HF_TOKEN_SECRET=projects/my-a4-project/secrets/dsr1-hf-token/versions/latest" in create
     assert HF_TOKEN_MARKER not in create
     # The build waits for the version and the grant that lets it read it.
-    staging = with_token.one("command:local:Command", "stage-weights")
+    staging = with_token.one("command:local:Command", "stage-weights-1")
     version = with_token.one("gcp:secretmanager/secretVersion:SecretVersion").urn
     grant = with_token.one("gcp:secretmanager/secretIamMember:SecretIamMember").urn
     assert version in staging.dependencies and grant in staging.dependencies
@@ -63,8 +63,8 @@ def test_the_plan_printout_json_and_manifests_never_show_it(with_token, tmp_path
 def test_without_a_token_there_is_no_secret_and_the_build_names_none(dev_plan):
     assert dev_plan.of_type("gcp:secretmanager/secret:Secret") == []
     assert dev_plan.of_type("kubernetes:core/v1:Secret") == []
-    create = dev_plan.one("command:local:Command", "stage-weights").inputs["create"]
-    assert "_HF_TOKEN_SECRET= " in create
+    create = dev_plan.one("command:local:Command", "stage-weights-1").inputs["create"]
+    assert "_HF_TOKEN_SECRET=,_SHARD=0," in create
 
 
 def test_a_token_in_plain_config_is_refused_before_anything_is_created():
