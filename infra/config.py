@@ -73,7 +73,8 @@ class BucketOnDestroy(StrEnum):
 class MaintenanceExclusionScope(StrEnum):
     """Maintenance exclusion scopes that can last until the version's end of
     support (container v1 API MaintenanceExclusionOptions; Cluster Toolkit's
-    gke-cluster module allows UNTIL_END_OF_SUPPORT only with these), or NONE."""
+    gke-cluster module allows UNTIL_END_OF_SUPPORT only with these); NONE is the
+    stack's own: no exclusion."""
 
     NO_MINOR_OR_NODE_UPGRADES = "NO_MINOR_OR_NODE_UPGRADES"
     NO_MINOR_UPGRADES = "NO_MINOR_UPGRADES"
