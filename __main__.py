@@ -63,7 +63,7 @@ node_roles_ready: list[pulumi.Resource] = [nodes.ready, registry.reader_ready]
 
 node_networks: Sequence[tuple[pulumi.Input[str], pulumi.Input[str]]]
 system_pool: list[pulumi.Resource]
-if cfg.cluster_mode == "create":
+if cfg.cluster_mode == config.ClusterMode.CREATE:
     network = Network("network", cfg, names, apis, opts=on_gcp)
     # The default pool (until removed) runs as the node account: roles first.
     created = Cluster(
@@ -126,7 +126,7 @@ k8s_provider = kubernetes.provider(cluster)
 on_k8s = pulumi.ResourceOptions(providers=[k8s_provider])
 namespace = Namespace("namespace", cfg, opts=on_k8s)
 pod_networks: list[pulumi.Resource] = []
-if cfg.cluster_mode == "create":
+if cfg.cluster_mode == config.ClusterMode.CREATE:
     # An adopted cluster brings its own Network objects (podNetworkNames).
     pod_networks = PodNetworks(
         "pod-networks", names, cfg.pod_network_names, system_pool, opts=on_k8s

@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
@@ -82,6 +83,21 @@ class ChatError(Exception):
 # Separating reasoning from the answer in content text
 
 
+class Section(StrEnum):
+    """What a piece of the model's output is."""
+
+    REASONING = "reasoning"
+    ANSWER = "answer"
+
+
+class ThinkPrefilled(StrEnum):
+    """`--think-prefilled`: whether the chat template opens <think> itself."""
+
+    AUTO = "auto"
+    YES = "yes"
+    NO = "no"
+
+
 class ReasoningSplitter:
     """Splits streamed content into ("reasoning", text) and ("answer", text).
 
@@ -94,27 +110,28 @@ class ReasoningSplitter:
     """
 
     def __init__(self, prefilled: bool = False, decide_after: int = 400):
-        self.state = "reasoning" if prefilled else "undecided"
+        # The section the content is in; None while undecided.
+        self.state: Section | None = Section.REASONING if prefilled else None
         self.at_start = True
         self.buffer = ""
         self.decide_after = decide_after
 
     def content_is_answer(self) -> None:
         """The server sends reasoning separately: all content is the answer."""
-        self.state = "answer"
+        self.state = Section.ANSWER
 
-    def feed(self, text: str) -> list[tuple[str, str]]:
+    def feed(self, text: str) -> list[tuple[Section, str]]:
         self.buffer += text
-        out: list[tuple[str, str]] = []
+        out: list[tuple[Section, str]] = []
         while self._step(out):
             pass
         return out
 
-    def _step(self, out: list[tuple[str, str]]) -> bool:
+    def _step(self, out: list[tuple[Section, str]]) -> bool:
         """Move what is decidable from the buffer to `out`; True to go on."""
-        if self.state == "answer":
+        if self.state == Section.ANSWER:
             if self.buffer:
-                out.append(("answer", self.buffer))
+                out.append((Section.ANSWER, self.buffer))
                 self.buffer = ""
             return False
         if self.at_start:
@@ -122,21 +139,21 @@ class ReasoningSplitter:
             if opening is None:
                 return False  # a leading <think> may still be arriving
             if opening:
-                self.state = "reasoning"
+                self.state = Section.REASONING
             self.at_start = not self.buffer.strip()
         if self._close_reasoning(out):
             return True
-        if self.state == "reasoning":
+        if self.state == Section.REASONING:
             keep = _partial_tag_suffix(self.buffer, CLOSE_TAG)
             emit, self.buffer = (
                 self.buffer[: len(self.buffer) - keep],
                 self.buffer[len(self.buffer) - keep :],
             )
             if emit:
-                out.append(("reasoning", emit))
+                out.append((Section.REASONING, emit))
             return False
         if len(self.buffer) >= self.decide_after:  # undecided long enough: no tags
-            self.state = "answer"
+            self.state = Section.ANSWER
             return True
         return False
 
@@ -150,24 +167,24 @@ class ReasoningSplitter:
             return None
         return False
 
-    def _close_reasoning(self, out: list[tuple[str, str]]) -> bool:
+    def _close_reasoning(self, out: list[tuple[Section, str]]) -> bool:
         """Everything before `</think>` is reasoning (the tag may have been opened
         by the chat template); what follows is the answer."""
         close = self.buffer.find(CLOSE_TAG)
         if close < 0:
             return False
-        out.append(("reasoning", self.buffer[:close]))
+        out.append((Section.REASONING, self.buffer[:close]))
         self.buffer = self.buffer[close + len(CLOSE_TAG) :]
-        self.state = "answer"
+        self.state = Section.ANSWER
         return True
 
-    def flush(self) -> list[tuple[str, str]]:
+    def flush(self) -> list[tuple[Section, str]]:
         """The rest, at the end of the stream."""
         rest, self.buffer = self.buffer, ""
         if not rest:
             return []
-        kind = "reasoning" if self.state == "reasoning" else "answer"
-        if self.state == "undecided":
+        kind = Section.REASONING if self.state == Section.REASONING else Section.ANSWER
+        if self.state is None:
             rest = rest.strip() if rest.strip() != OPEN_TAG else ""
         return [(kind, rest)] if rest else []
 
@@ -194,7 +211,7 @@ def reasoning_of(part: Any) -> str | None:
 # Printing
 
 
-HEADERS = {"reasoning": "[reasoning]", "answer": "[answer]"}
+HEADERS = {Section.REASONING: "[reasoning]", Section.ANSWER: "[answer]"}
 DIM, RESET = "\x1b[2m", "\x1b[0m"
 
 
@@ -211,7 +228,7 @@ class Transcript:
     usage_tokens: int | None = None
     finish_reason: str | None = None
     streamed: bool = True
-    _section: str | None = field(default=None, repr=False)
+    _section: Section | None = field(default=None, repr=False)
 
     def token_arrived(self) -> None:
         """A delta with text came from the server (whether or not printable yet)."""
@@ -219,28 +236,28 @@ class Transcript:
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()
 
-    def add(self, kind: str, text: str) -> None:
+    def add(self, kind: Section, text: str) -> None:
         if kind != self._section:
             text = text.lstrip()  # "\n\n" after </think> would only push the answer down
             if not text:
                 return
             self._open_section(kind)
-        if kind == "reasoning":
+        if kind == Section.REASONING:
             self.reasoning += text
         else:
             self.answer += text
         self.out.write(text)
         self.out.flush()
 
-    def add_all(self, pieces: Iterable[tuple[str, str]]) -> None:
+    def add_all(self, pieces: Iterable[tuple[Section, str]]) -> None:
         for kind, text in pieces:
             self.add(kind, text)
 
-    def _open_section(self, kind: str) -> None:
+    def _open_section(self, kind: Section) -> None:
         if self._section is not None:
             self.out.write(RESET + "\n" if self.color else "\n")
         self.out.write(HEADERS[kind] + "\n")
-        if self.color and kind == "reasoning":
+        if self.color and kind == Section.REASONING:
             self.out.write(DIM)
         self._section = kind
 
@@ -470,11 +487,11 @@ def build_messages(question: str, system: str | None) -> list[dict[str, str]]:
     return [*messages, {"role": "user", "content": question}]
 
 
-def looks_prefilled(model: str, choice: str) -> bool:
+def looks_prefilled(model: str, choice: ThinkPrefilled) -> bool:
     """Whether the chat template opens <think> itself (DeepSeek-R1's does)."""
-    if choice == "auto":
+    if choice == ThinkPrefilled.AUTO:
         return "r1" in model.lower()
-    return choice == "yes"
+    return choice == ThinkPrefilled.YES
 
 
 def _stream(
@@ -509,7 +526,7 @@ def _take_delta(delta: Any, splitter: ReasoningSplitter, t: Transcript) -> None:
         t.token_arrived()
     if reasoning:
         splitter.content_is_answer()
-        t.add("reasoning", reasoning)
+        t.add(Section.REASONING, reasoning)
     if content:
         t.add_all(splitter.feed(content))
 
@@ -525,7 +542,7 @@ def _complete(
     reasoning = reasoning_of(choice.message)
     if reasoning:
         splitter.content_is_answer()
-        t.add("reasoning", reasoning)
+        t.add(Section.REASONING, reasoning)
     t.add_all(splitter.feed(choice.message.content or ""))
     t.add_all(splitter.flush())
     t.finish_reason = choice.finish_reason
@@ -551,7 +568,8 @@ def chat(args: argparse.Namespace, out: TextIO = sys.stdout) -> Summary:
         }
         if args.max_tokens is not None:
             request["max_tokens"] = args.max_tokens
-        splitter = ReasoningSplitter(prefilled=looks_prefilled(model, args.think_prefilled))
+        prefilled = looks_prefilled(model, ThinkPrefilled(args.think_prefilled))
+        splitter = ReasoningSplitter(prefilled=prefilled)
         started = time.perf_counter()
         if args.no_stream:
             _complete(client, request, splitter, transcript)
@@ -616,8 +634,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--think-prefilled",
-        choices=("auto", "yes", "no"),
-        default="auto",
+        choices=[c.value for c in ThinkPrefilled],  # plain: argparse errors show repr(choice)
+        default=ThinkPrefilled.AUTO.value,
         help="whether the chat template opens <think> itself, so content is reasoning until "
         "</think> when the server sends no reasoning_content (auto: yes for R1 models)",
     )

@@ -22,13 +22,21 @@ import json
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-EVENTS = ("start", "end", "failed", "mark")
+
+class TimelineEvent(StrEnum):
+    """The `event` of a timeline entry."""
+
+    START = "start"
+    END = "end"
+    FAILED = "failed"
+    MARK = "mark"  # an instant
 
 
 class TimelineError(Exception):
@@ -38,7 +46,7 @@ class TimelineError(Exception):
 @dataclass(frozen=True)
 class Event:
     phase: str
-    event: str
+    event: TimelineEvent
     time: datetime
     detail: dict[str, Any] = field(default_factory=dict)
 
@@ -83,12 +91,13 @@ def parse_run(name: str, text: str) -> Run:
     events = []
     for index, raw in enumerate(document["events"]):
         try:
-            if raw["event"] not in EVENTS:
-                raise ValueError(f"event {raw['event']!r} is not one of {', '.join(EVENTS)}")
+            try:
+                kind = TimelineEvent(raw["event"])
+            except ValueError:
+                allowed = ", ".join(TimelineEvent)
+                raise ValueError(f"event {raw['event']!r} is not one of {allowed}") from None
             events.append(
-                Event(
-                    str(raw["phase"]), raw["event"], parse_time(raw["time"]), raw.get("detail", {})
-                )
+                Event(str(raw["phase"]), kind, parse_time(raw["time"]), raw.get("detail", {}))
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{name}: event {index}: {err}") from err
@@ -141,9 +150,9 @@ def phases(run: Run) -> list[Phase]:
     found: list[Phase] = []
     open_phases: dict[str, datetime] = {}
     for event in run.events:
-        if event.event == "start":
+        if event.event == TimelineEvent.START:
             open_phases[event.phase] = event.time
-        elif event.event == "mark":
+        elif event.event == TimelineEvent.MARK:
             found.append(Phase(run, event.phase, event.time, event.time, False))
         elif event.phase in open_phases:
             found.append(
@@ -152,7 +161,7 @@ def phases(run: Run) -> list[Phase]:
                     event.phase,
                     open_phases.pop(event.phase),
                     event.time,
-                    event.event == "failed",
+                    event.event == TimelineEvent.FAILED,
                 )
             )
     found += [Phase(run, name, start, None, False) for name, start in open_phases.items()]

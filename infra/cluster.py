@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.config import StackConfig
+from infra.config import MaintenanceExclusionScope, ReleaseChannel, StackConfig
 from infra.naming import Names
 from infra.network import POD_RANGE, SERVICE_RANGE, Network
 from infra.rules import min_gke_version, version_key
@@ -53,7 +53,7 @@ def hardened_node_config(service_account: pulumi.Input[str]) -> dict:
 def pick_version(
     channel_versions: dict[str, str],
     latest_master: str | None,
-    channel: str,
+    channel: ReleaseChannel,
     prefix: str,
     floor: tuple[str, str] = ("", ""),
 ) -> str:
@@ -79,7 +79,7 @@ def pick_version(
 
 def resolve_version(
     versions: pulumi.Output[gcp.container.GetEngineVersionsResult],
-    channel: str,
+    channel: ReleaseChannel,
     prefix: str,
     floor: tuple[str, str] = ("", ""),
 ) -> pulumi.Output[str]:
@@ -102,7 +102,7 @@ def maintenance_policy(cfg: StackConfig) -> gcp.container.ClusterMaintenancePoli
     gke-cluster `maintenance_start_time` / `maintenance_exclusions` and its A4
     blueprint's `no-minor-or-node-upgrades-indefinite` exclusion."""
     exclusions = []
-    if cfg.maintenance_exclusion_scope != "NONE":
+    if cfg.maintenance_exclusion_scope != MaintenanceExclusionScope.NONE:
         exclusions.append(
             gcp.container.ClusterMaintenancePolicyMaintenanceExclusionArgs(
                 exclusion_name=cfg.maintenance_exclusion_scope.lower().replace("_", "-"),

@@ -20,6 +20,7 @@ import difflib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from pulumi import RunError
@@ -28,22 +29,89 @@ from infra.shapes import RDMA_NIC_COUNT, SHAPES, MachineShape
 
 PROJECT_NAME = "a4-deepseek"
 
-CONSUMPTION_MODES = ("reservation", "spot", "flex-start", "on-demand")
-CLUSTER_MODES = ("create", "adopt")
-RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED")
-GPU_DRIVER_VERSIONS = ("LATEST", "DEFAULT")
-BUCKET_ON_DESTROY = ("delete", "retain", "protect")
-# Maintenance exclusion scopes that can last until the version's end of
-# support (container v1 API MaintenanceExclusionOptions; Cluster Toolkit's
-# gke-cluster module allows UNTIL_END_OF_SUPPORT only with these).
-MAINTENANCE_EXCLUSION_SCOPES = ("NO_MINOR_OR_NODE_UPGRADES", "NO_MINOR_UPGRADES", "NONE")
-IMAGE_BUILDERS = ("cloudbuild", "docker", "prebuilt")
-SERVICE_TYPES = ("ClusterIP", "InternalLoadBalancer")
+
+class ConsumptionMode(StrEnum):
+    """How the GPU capacity is obtained (`consumptionMode`)."""
+
+    RESERVATION = "reservation"
+    SPOT = "spot"
+    FLEX_START = "flex-start"
+    ON_DEMAND = "on-demand"
+
+
+class ClusterMode(StrEnum):
+    """Whether the stack creates its cluster or adopts one (`clusterMode`)."""
+
+    CREATE = "create"
+    ADOPT = "adopt"
+
+
+class ReleaseChannel(StrEnum):
+    """GKE release channels (container v1 API ReleaseChannel.Channel)."""
+
+    RAPID = "RAPID"
+    REGULAR = "REGULAR"
+    STABLE = "STABLE"
+    EXTENDED = "EXTENDED"
+
+
+class GpuDriverVersion(StrEnum):
+    """GKE-managed NVIDIA driver versions (container v1 API GPUDriverInstallationConfig)."""
+
+    LATEST = "LATEST"
+    DEFAULT = "DEFAULT"
+
+
+class BucketOnDestroy(StrEnum):
+    """What `pulumi destroy` does with the bucket (`bucketOnDestroy`)."""
+
+    DELETE = "delete"
+    RETAIN = "retain"
+    PROTECT = "protect"
+
+
+class MaintenanceExclusionScope(StrEnum):
+    """Maintenance exclusion scopes that can last until the version's end of
+    support (container v1 API MaintenanceExclusionOptions; Cluster Toolkit's
+    gke-cluster module allows UNTIL_END_OF_SUPPORT only with these); NONE is the
+    stack's own: no exclusion."""
+
+    NO_MINOR_OR_NODE_UPGRADES = "NO_MINOR_OR_NODE_UPGRADES"
+    NO_MINOR_UPGRADES = "NO_MINOR_UPGRADES"
+    NONE = "NONE"
+
+
+class ImageBuilder(StrEnum):
+    """How the serving image is made (`imageBuilder`)."""
+
+    CLOUDBUILD = "cloudbuild"
+    DOCKER = "docker"
+    PREBUILT = "prebuilt"
+
+
+class ServiceType(StrEnum):
+    """How the server is exposed (`serviceType`)."""
+
+    CLUSTER_IP = "ClusterIP"
+    INTERNAL_LOAD_BALANCER = "InternalLoadBalancer"
+
+
+class Model(StrEnum):
+    """Checkpoints the serving profiles are published for (docker/profiles/)."""
+
+    FP8 = "fp8"
+    NVFP4 = "nvfp4"
+
+
+class ServingProfile(StrEnum):
+    """NVIDIA's published trtllm-serve option sets (docker/profiles/)."""
+
+    LATENCY = "latency"
+    THROUGHPUT = "throughput"
+
+
 # DeepSeek-R1's config.json: max_position_embeddings (the longest context).
 MAX_POSITION_EMBEDDINGS = 163840
-# Checkpoints the serving profiles are published for (docker/profiles/).
-MODELS = ("fp8", "nvfp4")
-SERVING_PROFILES = ("latency", "throughput")
 SECRET_KEYS = ("hfToken",)
 
 # The GKE API takes cluster names of "up to 40 characters" (Cluster.name in
@@ -106,11 +174,17 @@ def setting(
     description: str,
     default: Any = dataclasses.MISSING,
     *,
-    choices: tuple[str, ...] | None = None,
+    choices: type[StrEnum] | tuple[str, ...] | None = None,
     secret: bool = False,
 ) -> Any:
-    """A field of StackConfig: `default` MISSING means the key is required."""
-    meta = {"description": description, "choices": choices, "secret": secret}
+    """A field of StackConfig: `default` MISSING means the key is required.
+
+    `choices` is the field's enum (its values are the allowed strings, and
+    parsing turns the string into the member) or, for a set that is a table's
+    keys (machine types), the allowed strings."""
+    enum = choices if isinstance(choices, type) else None
+    allowed = tuple(str(choice) for choice in choices) if choices is not None else None
+    meta = {"description": description, "choices": allowed, "enum": enum, "secret": secret}
     if secret:
         return field(default_factory=lambda: SecretStr(default), metadata=meta)
     if isinstance(default, (list, tuple)):
@@ -140,15 +214,17 @@ class StackConfig:
     )
 
     # --- cluster ---------------------------------------------------------
-    cluster_mode: str = setting(
+    cluster_mode: ClusterMode = setting(
         "`create` a new cluster, or `adopt` an existing one by `clusterName` "
         "(then no cluster, network or system pool is created).",
-        "create",
-        choices=CLUSTER_MODES,
+        ClusterMode.CREATE,
+        choices=ClusterMode,
     )
     cluster_name: str = setting("GKE cluster name; empty derives `<namePrefix>-gke`.", "")
     cluster_location: str = setting("Location of an adopted cluster; empty means `region`.", "")
-    release_channel: str = setting("GKE release channel.", "REGULAR", choices=RELEASE_CHANNELS)
+    release_channel: ReleaseChannel = setting(
+        "GKE release channel.", ReleaseChannel.REGULAR, choices=ReleaseChannel
+    )
     gke_version_prefix: str = setting(
         "GKE version prefix resolved through the engine-versions data source "
         "(for example `1.33.`); empty uses the channel's default version.",
@@ -173,12 +249,12 @@ class StackConfig:
         "default).",
         "09:00",
     )
-    maintenance_exclusion_scope: str = setting(
+    maintenance_exclusion_scope: MaintenanceExclusionScope = setting(
         "Upgrades GKE may not do until the version's end of support; the default keeps "
         "auto-upgrades from recreating the GPU node (Cluster Toolkit's A4 blueprint). "
         "`NONE` allows every upgrade in the window.",
-        "NO_MINOR_OR_NODE_UPGRADES",
-        choices=MAINTENANCE_EXCLUSION_SCOPES,
+        MaintenanceExclusionScope.NO_MINOR_OR_NODE_UPGRADES,
+        choices=MaintenanceExclusionScope,
     )
     maintenance_exclusion_start: str = setting(
         "Start of the maintenance exclusion, RFC 3339 UTC (Cluster Toolkit's A4 blueprint value).",
@@ -192,8 +268,8 @@ class StackConfig:
     node_count: int = setting(
         "GPU nodes (one model server each); the ceiling of autoscaling in flex-start.", 1
     )
-    consumption_mode: str = setting(
-        "How the GPU capacity is obtained.", "reservation", choices=CONSUMPTION_MODES
+    consumption_mode: ConsumptionMode = setting(
+        "How the GPU capacity is obtained.", ConsumptionMode.RESERVATION, choices=ConsumptionMode
     )
     reservation_name: str = setting("Reservation to consume (consumptionMode reservation).", "")
     reservation_block: str = setting("Optional block of the reservation to consume.", "")
@@ -205,11 +281,11 @@ class StackConfig:
         "blocks already place them).",
         False,
     )
-    gpu_driver_version: str = setting(
+    gpu_driver_version: GpuDriverVersion = setting(
         "GKE-managed NVIDIA driver; B200 needs driver 570+, which GKE 1.32 only "
         "installs with LATEST.",
-        "LATEST",
-        choices=GPU_DRIVER_VERSIONS,
+        GpuDriverVersion.LATEST,
+        choices=GpuDriverVersion,
     )
     gpu_boot_disk_gb: int = setting("Boot disk of each GPU node, in GB.", 200)
 
@@ -262,12 +338,12 @@ class StackConfig:
         "unique name from the project and prefix.",
         "",
     )
-    bucket_on_destroy: str = setting(
+    bucket_on_destroy: BucketOnDestroy = setting(
         "What `pulumi destroy` does with the bucket: `delete` it with its objects, "
         "`retain` it (removed from the stack, kept in GCP), or `protect` it "
         "(destroy refuses until unprotected).",
-        "retain",
-        choices=BUCKET_ON_DESTROY,
+        BucketOnDestroy.RETAIN,
+        choices=BucketOnDestroy,
     )
     bucket_import: bool = setting(
         "Adopt the existing bucket of this name (one a previous stack kept with "
@@ -289,11 +365,11 @@ class StackConfig:
     )
 
     # --- serving image -------------------------------------------------------
-    image_builder: str = setting(
+    image_builder: ImageBuilder = setting(
         "How the serving image is made: `cloudbuild` (Cloud Build in the project), "
         "`docker` (local Docker, pushed to the registry) or `prebuilt` (`prebuiltImage`).",
-        "cloudbuild",
-        choices=IMAGE_BUILDERS,
+        ImageBuilder.CLOUDBUILD,
+        choices=ImageBuilder,
     )
     prebuilt_image: str = setting(
         "Image reference for imageBuilder prebuilt: a digest (`...@sha256:...`) or a pinned "
@@ -307,20 +383,20 @@ class StackConfig:
     )
 
     # --- model and serving ----------------------------------------------
-    model: str = setting(
+    model: Model = setting(
         "Checkpoint: `fp8` (deepseek-ai/DeepSeek-R1-0528) or `nvfp4` "
         "(nvidia/DeepSeek-R1-0528-FP4-v2, NVIDIA's FP4 quantization of it).",
-        "fp8",
-        choices=MODELS,
+        Model.FP8,
+        choices=Model,
     )
     model_revision: str = setting(
         "Hugging Face revision (branch, tag or commit) of the checkpoint.", "main"
     )
-    serving_profile: str = setting(
+    serving_profile: ServingProfile = setting(
         "NVIDIA's published trtllm-serve options for 8 GPUs: `latency` (one user) or "
         "`throughput` (many concurrent users).",
-        "latency",
-        choices=SERVING_PROFILES,
+        ServingProfile.LATENCY,
+        choices=ServingProfile,
     )
     max_seq_len: int = setting(
         "Longest request the server accepts, prompt plus answer, in tokens (trtllm-serve "
@@ -372,11 +448,11 @@ class StackConfig:
         "Deployment is accepted).",
         True,
     )
-    service_type: str = setting(
+    service_type: ServiceType = setting(
         "`ClusterIP` (reach it with kubectl port-forward) or `InternalLoadBalancer` "
         "(an internal IP in the VPC); never public.",
-        "ClusterIP",
-        choices=SERVICE_TYPES,
+        ServiceType.CLUSTER_IP,
+        choices=ServiceType,
     )
     prometheus_metrics: bool = setting(
         "Serve Prometheus metrics at /prometheus/metrics and scrape them with Managed "
@@ -471,6 +547,8 @@ def default_of(f: dataclasses.Field) -> Any:
 
 def type_name(f: dataclasses.Field) -> str:
     """The field's type in Pulumi.yaml terms."""
+    if f.metadata.get("enum"):
+        return "string"
     return {"str": "string", "int": "integer", "bool": "boolean", "SecretStr": "string"}.get(
         str(f.type), "array" if str(f.type).startswith("tuple") else str(f.type)
     )
@@ -526,6 +604,14 @@ def _parse(f: dataclasses.Field, raw: Any) -> Any:
     if kind == "string":
         if isinstance(raw, (dict, list)):
             raise _type_error(f, "a string", raw)
+        enum = f.metadata.get("enum")
+        if enum is not None:
+            try:
+                return enum(str(raw))
+            except ValueError:
+                # Kept as given: the choices rule (infra/rules.py) reports it
+                # with the other rules, and `parse` then refuses the stack.
+                pass
         return str(raw)
     if kind == "integer":
         if isinstance(raw, bool):

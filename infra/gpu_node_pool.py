@@ -14,7 +14,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.cluster import ClusterRef, hardened_node_config
-from infra.config import StackConfig
+from infra.config import ConsumptionMode, StackConfig
 from infra.naming import Names
 
 # Creating 8-GPU nodes, and waiting for flex-start or spot capacity, takes far
@@ -63,7 +63,7 @@ def capacity_settings(cfg: StackConfig) -> dict:
     # cluster stay, so resuming only creates the nodes again.
     pool: dict = {"node_count": 0 if cfg.paused else cfg.node_count}
     auto_repair = True
-    if mode == "reservation":
+    if mode == ConsumptionMode.RESERVATION:
         node_config["reservation_affinity"] = (
             gcp.container.NodePoolNodeConfigReservationAffinityArgs(
                 consume_reservation_type="SPECIFIC_RESERVATION",
@@ -77,9 +77,9 @@ def capacity_settings(cfg: StackConfig) -> dict:
                 ],
             )
         )
-    elif mode == "spot":
+    elif mode == ConsumptionMode.SPOT:
         node_config["spot"] = True
-    elif mode == "flex-start":
+    elif mode == ConsumptionMode.FLEX_START:
         # Flex-start (DWS) nodes are created on demand by the autoscaler, from
         # zero; GKE requires auto-repair off for them. Paused, the pool keeps
         # its range: with no pod asking for GPUs the autoscaler removes the node.
@@ -93,7 +93,7 @@ def capacity_settings(cfg: StackConfig) -> dict:
             ),
         }
         auto_repair = False
-    if mode != "flex-start":
+    if mode != ConsumptionMode.FLEX_START:
         # A second 8-GPU node for a surge rarely exists: replace one at a time
         # (Cluster Toolkit gke-node-pool defaults). Flex-start pools set none:
         # GKE uses short-lived upgrades for them and owns the field
@@ -178,7 +178,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 custom_timeouts=GPU_POOL_TIMEOUTS,
                 # GKE owns the size and the upgrade strategy of a flex-start pool.
                 ignore_changes=["nodeCount", "upgradeSettings"]
-                if cfg.consumption_mode == "flex-start"
+                if cfg.consumption_mode == ConsumptionMode.FLEX_START
                 else [],
             ),
         )

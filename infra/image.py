@@ -34,7 +34,7 @@ import pulumi_command as command
 import pulumi_docker as docker
 import pulumi_gcp as gcp
 
-from infra.config import StackConfig
+from infra.config import ImageBuilder, StackConfig
 from infra.propagation import iam_propagation
 
 DOCKER_DIR = Path(__file__).resolve().parent.parent / "docker"
@@ -158,17 +158,19 @@ class Image(pulumi.ComponentResource):
         self.base_image = base_image()
         self.context_hash = context_hash()
         # Known before apply and changes exactly when the image does.
-        self.identity = cfg.prebuilt_image if cfg.image_builder == "prebuilt" else self.context_hash
+        self.identity = (
+            cfg.prebuilt_image if cfg.image_builder == ImageBuilder.PREBUILT else self.context_hash
+        )
         self.benchmark_ref: pulumi.Output[str] | None = None
         self.benchmark_identity: str | None = None
         child = pulumi.ResourceOptions(parent=self, depends_on=depends_on)
         specs = [SERVING, BENCHMARK] if cfg.benchmark_enabled else [SERVING]
 
         refs: dict[str, pulumi.Output[str]] = {}
-        if cfg.image_builder == "prebuilt":
+        if cfg.image_builder == ImageBuilder.PREBUILT:
             refs[SERVING.name] = pulumi.Output.from_input(cfg.prebuilt_image)
             refs[BENCHMARK.name] = pulumi.Output.from_input(cfg.prebuilt_benchmark_image)
-        elif cfg.image_builder == "docker":
+        elif cfg.image_builder == ImageBuilder.DOCKER:
             for spec in specs:
                 refs[spec.name] = self._docker_build(cfg, registry_path, spec, child)
         else:
@@ -182,7 +184,7 @@ class Image(pulumi.ComponentResource):
             self.benchmark_ref = refs[BENCHMARK.name]
             self.benchmark_identity = (
                 cfg.prebuilt_benchmark_image
-                if cfg.image_builder == "prebuilt"
+                if cfg.image_builder == ImageBuilder.PREBUILT
                 else context_hash(BENCHMARK.context)
             )
         self.register_outputs(

@@ -29,7 +29,7 @@ import pulumi
 import pulumi_command as command
 import pulumi_gcp as gcp
 
-from infra.config import StackConfig
+from infra.config import ClusterMode, ConsumptionMode, StackConfig
 from infra.naming import Names
 
 
@@ -46,14 +46,18 @@ class PreflightError(pulumi.RunError):
         )
 
 
-def gpu_quota_metric(accelerator_type: str, consumption_mode: str) -> str:
+def gpu_quota_metric(accelerator_type: str, consumption_mode: ConsumptionMode) -> str:
     """The Compute Engine regional quota a GPU node pool consumes.
 
     Cluster Toolkit's quota validator (pkg/validators/quota.go): NVIDIA_<TYPE>_GPUS
     from the accelerator type, PREEMPTIBLE_ for Spot VMs; flex-start VMs use
     preemptible quota as well (GKE "consumption options" page)."""
     base = accelerator_type.upper().removeprefix("NVIDIA-").replace("-", "_")
-    prefix = "PREEMPTIBLE_" if consumption_mode in ("spot", "flex-start") else ""
+    prefix = (
+        "PREEMPTIBLE_"
+        if consumption_mode in (ConsumptionMode.SPOT, ConsumptionMode.FLEX_START)
+        else ""
+    )
     return f"{prefix}NVIDIA_{base}_GPUS"
 
 
@@ -106,7 +110,7 @@ def problems(cfg: StackConfig, names: Names, facts: Facts) -> list[str]:
             "--filter=name~vpc-roce`"
         )
     nodes = cfg.node_count
-    if cfg.consumption_mode == "reservation" and facts.reservation is not None:
+    if cfg.consumption_mode == ConsumptionMode.RESERVATION and facts.reservation is not None:
         found += _reservation_problems(cfg, facts, nodes)
     if facts.quota_limits is not None:
         metric = gpu_quota_metric(shape.accelerator_type, cfg.consumption_mode)
@@ -209,7 +213,7 @@ class Preflight(pulumi.ComponentResource):
             command=roce_profile_command(cfg.project, cfg.zone), opts=call
         ).stdout.apply(lambda out: (out or "").strip())
         owner = cfg.reservation_project or cfg.project
-        if cfg.consumption_mode == "reservation":
+        if cfg.consumption_mode == ConsumptionMode.RESERVATION:
             facts["reservation"] = gcp.compute.get_reservation_output(
                 project=owner, name=cfg.reservation_name, zone=cfg.zone, opts=call
             ).apply(
@@ -237,7 +241,7 @@ class Preflight(pulumi.ComponentResource):
                 quota_id=quota_id(metric),
                 opts=call,
             ).dimensions_infos.apply(_limits_by_region)
-        if cfg.cluster_mode == "adopt":
+        if cfg.cluster_mode == ClusterMode.ADOPT:
             subnets = [names.gvnic_subnet, *names.rdma_subnets]
             facts["subnets"] = pulumi.Output.all(
                 *[

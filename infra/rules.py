@@ -16,9 +16,13 @@ from infra.config import (
     CLUSTER_NAME_MAX,
     FLEX_START_GPU_MIN_GKE,
     MAX_POSITION_EMBEDDINGS,
-    MODELS,
     NETWORK_NAME_MAX,
-    SERVING_PROFILES,
+    BucketOnDestroy,
+    ClusterMode,
+    ConsumptionMode,
+    ImageBuilder,
+    Model,
+    ServingProfile,
     StackConfig,
     config_fields,
     config_key,
@@ -123,7 +127,7 @@ def _check_networks(cfg: StackConfig, problems: list[str]) -> None:
         if not net.is_private:
             problems.append(_bad(key, ranges[key], "expected a private (RFC 1918) range"))
 
-    if cfg.cluster_mode == "create":
+    if cfg.cluster_mode == ClusterMode.CREATE:
         if not cfg.master_authorized_cidrs:
             problems.append(
                 "masterAuthorizedCidrs: empty; list the CIDR of the machine that runs "
@@ -257,11 +261,15 @@ def bucket_name_problem(name: str) -> str | None:
 def _check_capacity(cfg: StackConfig, problems: list[str]) -> None:
     mode = cfg.consumption_mode
     if cfg.node_count < 1:
-        what = "the autoscaling ceiling" if mode == "flex-start" else "a static node pool"
+        what = (
+            "the autoscaling ceiling"
+            if mode == ConsumptionMode.FLEX_START
+            else "a static node pool"
+        )
         problems.append(_bad("nodeCount", cfg.node_count, f"{what} needs at least 1 node"))
     if cfg.node_count > 64:
         problems.append(_bad("nodeCount", cfg.node_count, "expected at most 64"))
-    if mode == "reservation":
+    if mode == ConsumptionMode.RESERVATION:
         if not cfg.reservation_name:
             problems.append(
                 "reservationName: required with consumptionMode reservation; set it to "
@@ -291,9 +299,9 @@ def _check_capacity(cfg: StackConfig, problems: list[str]) -> None:
                 problems.append(
                     _bad(key, value, f"only used with consumptionMode reservation, not {mode}")
                 )
-    if cfg.reservation_block and not cfg.reservation_name and mode == "reservation":
+    if cfg.reservation_block and not cfg.reservation_name and mode == ConsumptionMode.RESERVATION:
         problems.append("reservationBlock: set, but reservationName is empty")
-    if cfg.compact_placement and mode == "reservation":
+    if cfg.compact_placement and mode == ConsumptionMode.RESERVATION:
         problems.append(
             _bad(
                 "compactPlacement",
@@ -312,7 +320,7 @@ def version_key(version: str) -> tuple[int, ...]:
 def min_gke_version(cfg: StackConfig) -> tuple[str, str]:
     """The oldest GKE version the stack can run on, and why (pure)."""
     floors = [(cfg.shape.min_gke_version, f"{cfg.machine_type} needs it")]
-    if cfg.consumption_mode == "flex-start":
+    if cfg.consumption_mode == ConsumptionMode.FLEX_START:
         floors.append((FLEX_START_GPU_MIN_GKE, "flex-start GPU node pools need it"))
     return max(floors, key=lambda floor: version_key(floor[0]))
 
@@ -390,7 +398,7 @@ def _check_nat(cfg: StackConfig, problems: list[str]) -> None:
 
 
 def _check_adoption(cfg: StackConfig, problems: list[str]) -> None:
-    if cfg.cluster_mode == "adopt":
+    if cfg.cluster_mode == ClusterMode.ADOPT:
         if not cfg.cluster_name:
             problems.append("clusterName: required with clusterMode adopt (the existing cluster)")
         location = cfg.cluster_location
@@ -424,7 +432,7 @@ def _check_adoption(cfg: StackConfig, problems: list[str]) -> None:
 def _check_production(cfg: StackConfig, problems: list[str]) -> None:
     if not cfg.production:
         return
-    if not cfg.cluster_deletion_protection and cfg.cluster_mode == "create":
+    if not cfg.cluster_deletion_protection and cfg.cluster_mode == ClusterMode.CREATE:
         problems.append(
             _bad(
                 "clusterDeletionProtection",
@@ -432,7 +440,7 @@ def _check_production(cfg: StackConfig, problems: list[str]) -> None:
                 "a production stack keeps deletion protection on",
             )
         )
-    if cfg.bucket_on_destroy != "protect":
+    if cfg.bucket_on_destroy != BucketOnDestroy.PROTECT:
         # `protect` is the one an engine-side policy can see (retainOnDelete is
         # not in pulumi-policy's resource options).
         problems.append(
@@ -503,7 +511,7 @@ def serving_overrides(cfg: StackConfig) -> dict:
 def _check_serving(cfg: StackConfig, problems: list[str]) -> None:
     import yaml
 
-    if cfg.image_builder == "prebuilt":
+    if cfg.image_builder == ImageBuilder.PREBUILT:
         if not cfg.prebuilt_image:
             problems.append("prebuiltImage: required with imageBuilder prebuilt")
         else:
@@ -518,7 +526,7 @@ def _check_serving(cfg: StackConfig, problems: list[str]) -> None:
                 f"only used with imageBuilder prebuilt, not {cfg.image_builder}",
             )
         )
-    if cfg.image_builder == "prebuilt" and cfg.benchmark_enabled:
+    if cfg.image_builder == ImageBuilder.PREBUILT and cfg.benchmark_enabled:
         if not cfg.prebuilt_benchmark_image:
             problems.append(
                 "prebuiltBenchmarkImage: required with imageBuilder prebuilt and "
@@ -528,7 +536,7 @@ def _check_serving(cfg: StackConfig, problems: list[str]) -> None:
             why = image_reference_problem(cfg.prebuilt_benchmark_image)
             if why:
                 problems.append(_bad("prebuiltBenchmarkImage", cfg.prebuilt_benchmark_image, why))
-    elif cfg.prebuilt_benchmark_image and cfg.image_builder != "prebuilt":
+    elif cfg.prebuilt_benchmark_image and cfg.image_builder != ImageBuilder.PREBUILT:
         problems.append(
             _bad(
                 "prebuiltBenchmarkImage",
@@ -598,7 +606,11 @@ def _check_serving(cfg: StackConfig, problems: list[str]) -> None:
             )
     if cfg.benchmark_enabled and not cfg.benchmark_matrix:
         problems.append("benchmarkMatrix: empty while benchmarkEnabled is true")
-    elif cfg.benchmark_enabled and cfg.model in MODELS and cfg.serving_profile in SERVING_PROFILES:
+    elif (
+        cfg.benchmark_enabled
+        and isinstance(cfg.model, Model)
+        and isinstance(cfg.serving_profile, ServingProfile)
+    ):
         from workloads.options import effective_max_seq_len
 
         limit = effective_max_seq_len(cfg)
@@ -706,12 +718,12 @@ def warnings(cfg: StackConfig) -> list[str]:
                 "answer no one; set your own: pulumi config set --path "
                 f"'masterAuthorizedCidrs[0]' {MY_IPV4_CIDR_COMMAND}"
             )
-    if cfg.consumption_mode == "on-demand":
+    if cfg.consumption_mode == ConsumptionMode.ON_DEMAND:
         found.append(
             "consumptionMode: on-demand A4 capacity is rarely available; a reservation, "
             "spot or flex-start is the usual way to get it"
         )
-    if cfg.paused and cfg.consumption_mode == "reservation":
+    if cfg.paused and cfg.consumption_mode == ConsumptionMode.RESERVATION:
         found.append(
             "paused: a specific reservation is billed whether or not VMs consume it; pausing "
             "frees the node, not the reservation's cost"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.config import StackConfig
+from infra.config import BucketOnDestroy, StackConfig
 from infra.propagation import iam_propagation
 
 # Objects in the bucket: the checkpoint (hundreds of GB, written once by the
@@ -33,13 +33,17 @@ def tier(cfg: StackConfig) -> str:
     return "production" if cfg.production else "development"
 
 
-def destroy_options(mode: str) -> dict[str, bool]:
+# Resource options and force_destroy for each `bucketOnDestroy` mode.
+_DESTROY_OPTIONS: dict[BucketOnDestroy, dict[str, bool]] = {
+    BucketOnDestroy.DELETE: {"force_destroy": True, "protect": False, "retain_on_delete": False},
+    BucketOnDestroy.RETAIN: {"force_destroy": False, "protect": False, "retain_on_delete": True},
+    BucketOnDestroy.PROTECT: {"force_destroy": False, "protect": True, "retain_on_delete": True},
+}
+
+
+def destroy_options(mode: BucketOnDestroy) -> dict[str, bool]:
     """Resource options and force_destroy for each `bucketOnDestroy` mode."""
-    return {
-        "delete": {"force_destroy": True, "protect": False, "retain_on_delete": False},
-        "retain": {"force_destroy": False, "protect": False, "retain_on_delete": True},
-        "protect": {"force_destroy": False, "protect": True, "retain_on_delete": True},
-    }[mode]
+    return dict(_DESTROY_OPTIONS[mode])
 
 
 class Storage(pulumi.ComponentResource):

@@ -40,6 +40,7 @@ import re
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -423,12 +424,17 @@ def _check_flex_start(plan: PlanResult) -> list[Violation]:
 # Replay: the order of a first apply
 
 
+class StepKind(StrEnum):
+    CREATE = "create"  # a resource
+    READ = "read"  # a data-source call
+
+
 @dataclass(frozen=True)
 class Step:
     """One thing a first apply does: create a resource or call a data source."""
 
     wave: int
-    kind: str  # "create" or "read"
+    kind: StepKind
     type: str
     name: str
     component: str
@@ -461,14 +467,16 @@ def replay(plan: PlanResult) -> list[Step]:
         return parent.name if parent is not None else ""
 
     steps = [
-        Step(wave(r.urn), "create", r.type, r.name, component(r))
+        Step(wave(r.urn), StepKind.CREATE, r.type, r.name, component(r))
         for r in plan.registrations
         if _creates(r)
     ]
     for call in plan.invokes:
         after = max((wave(d) for d in call.depends_on), default=0)
-        steps.append(Step(after + 1, "read", call.token, call.token.rsplit(":", 1)[-1], ""))
-    return sorted(steps, key=lambda s: (s.wave, s.kind != "read", s.component, s.type, s.name))
+        steps.append(Step(after + 1, StepKind.READ, call.token, call.token.rsplit(":", 1)[-1], ""))
+    return sorted(
+        steps, key=lambda s: (s.wave, s.kind != StepKind.READ, s.component, s.type, s.name)
+    )
 
 
 def _creates(reg: Registration) -> bool:
@@ -482,9 +490,9 @@ def render_replay(steps: list[Step]) -> str:
         groups: dict[str, list[str]] = {}
         for step in (s for s in steps if s.wave == number):
             what = step.type.rsplit(":", 1)[-1]
-            key = "read" if step.kind == "read" else step.component or "stack"
+            key = "read" if step.kind == StepKind.READ else step.component or "stack"
             groups.setdefault(key, []).append(
-                f"{step.name}" if step.kind == "read" else f"{what} {step.name}"
+                f"{step.name}" if step.kind == StepKind.READ else f"{what} {step.name}"
             )
         parts = [f"{key}: {', '.join(items)}" for key, items in groups.items()]
         lines.append(f"{number:>2}. " + "; ".join(parts))

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ def plain_default(f: dataclasses.Field[Any]) -> object:
     default = config.default_of(f)
     if isinstance(default, config.SecretStr):
         return default.reveal()
+    if isinstance(default, StrEnum):
+        return default.value  # yaml.safe_dump writes only plain strings
     return list(default) if isinstance(default, tuple) else default
 
 

@@ -288,6 +288,21 @@ def test_type_errors_and_rule_violations_are_reported_together():
     assert [p.split(":")[0] for p in problems] == ["nodeCont", "nodeCount", "zone"]
 
 
+def test_a_bad_choice_is_its_only_problem_named_as_written_with_every_allowed_value():
+    # "Spot" is not taken for the default (reservation), which would also
+    # demand a reservationName the user never meant to set.
+    problems = problems_of(
+        releaseChannel="regular", consumptionMode="Spot", reservationName=None, serviceType=1
+    )
+    assert problems == [
+        'releaseChannel: "regular" is not allowed; expected one of RAPID, REGULAR, STABLE, '
+        "EXTENDED",
+        'consumptionMode: "Spot" is not allowed; expected one of reservation, spot, flex-start, '
+        "on-demand",
+        'serviceType: "1" is not allowed; expected one of ClusterIP, InternalLoadBalancer',
+    ]
+
+
 def test_the_error_message_lists_each_problem_on_its_own_line():
     with pytest.raises(ConfigError) as caught:
         make(zone="europe-west4-a")

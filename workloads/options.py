@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from infra.config import StackConfig
+from infra.config import Model, StackConfig
 from infra.rules import serving_overrides
 
 # In the serving image's build context: its build checks them (docker/check_profiles.py).
@@ -25,10 +25,10 @@ OPTIONS_FILE = "extra-llm-api-options.yaml"
 MODEL_ROOT = "/models"
 
 # Hugging Face repositories of the checkpoints (`model` setting).
-CHECKPOINTS = {
-    "fp8": "deepseek-ai/DeepSeek-R1-0528",
+CHECKPOINTS: dict[Model, str] = {
+    Model.FP8: "deepseek-ai/DeepSeek-R1-0528",
     # NVIDIA's config database is keyed on the -v2 FP4 repository.
-    "nvfp4": "nvidia/DeepSeek-R1-0528-FP4-v2",
+    Model.NVFP4: "nvidia/DeepSeek-R1-0528-FP4-v2",
 }
 
 

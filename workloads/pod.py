@@ -7,7 +7,7 @@ import json
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.config import StackConfig
+from infra.config import ClusterMode, StackConfig
 from infra.naming import Names
 
 GCSFUSE_DRIVER = "gcsfuse.csi.storage.gke.io"
@@ -112,7 +112,9 @@ def utility_job_spec(
                 automount_service_account_token=False,
                 security_context=pod_security_context(),
                 node_selector=(
-                    node_pool_selector(names.system_pool) if cfg.cluster_mode == "create" else None
+                    node_pool_selector(names.system_pool)
+                    if cfg.cluster_mode == ClusterMode.CREATE
+                    else None
                 ),
                 containers=[container],
                 volumes=volumes,

@@ -9,7 +9,7 @@ from typing import TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.config import StackConfig
+from infra.config import ServiceType, StackConfig
 from infra.gpu_node_pool import GpuPlacement
 from infra.naming import Names
 from workloads import options, pod
@@ -265,7 +265,7 @@ class Serving(pulumi.ComponentResource):
 
         service_annotations = {}
         service_type = "ClusterIP"
-        if cfg.service_type == "InternalLoadBalancer":
+        if cfg.service_type == ServiceType.INTERNAL_LOAD_BALANCER:
             service_type = "LoadBalancer"
             # An internal passthrough load balancer: a VPC address, never public.
             service_annotations["networking.gke.io/load-balancer-type"] = "Internal"
