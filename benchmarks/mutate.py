@@ -359,10 +359,24 @@ MODULE_TESTS: dict[str, tuple[str, ...]] = {
     "infra/naming.py": ("tests/infra/test_stack.py",),
     "infra/config.py": ("tests/test_config.py", "tests/test_bad_input.py"),
     "infra/rules.py": ("tests/test_config.py", "tests/test_bad_input.py"),
-    "workloads/options.py": ("tests/workloads/test_serving.py",),
-    "workloads/serving.py": ("tests/workloads/test_serving.py", "tests/infra/test_pause.py"),
-    "workloads/weights.py": ("tests/workloads/test_serving.py",),
-    "workloads/pod.py": ("tests/workloads/test_serving.py",),
+    # The server's builders, built one at a time (under a second), before the program runs.
+    "workloads/options.py": (
+        "tests/workloads/test_serving_builders.py",
+        "tests/workloads/test_serving.py",
+    ),
+    "workloads/serving.py": (
+        "tests/workloads/test_serving_builders.py",
+        "tests/workloads/test_serving.py",
+        "tests/infra/test_pause.py",
+    ),
+    "workloads/weights.py": (
+        "tests/workloads/test_serving_builders.py",
+        "tests/workloads/test_serving.py",
+    ),
+    "workloads/pod.py": (
+        "tests/workloads/test_serving_builders.py",
+        "tests/workloads/test_serving.py",
+    ),
     "workloads/networks.py": ("tests/workloads/test_serving.py",),
     "workloads/namespace.py": ("tests/workloads/test_serving.py",),
     "workloads/kubernetes.py": ("tests/workloads/test_serving.py",),

@@ -56,13 +56,16 @@ def dcgm_selector(cfg: StackConfig, server_name: str) -> str:
     return f'exported_namespace="{cfg.namespace}",exported_pod=~"{server_name}-.*"'
 
 
-def run_id(image_identity: str, cfg: StackConfig, benchmark_identity: str = "") -> str:
-    """Changes when either image, the server options or the matrix change."""
+def run_id(
+    image_identity: str, cfg: StackConfig, server_options: str, benchmark_identity: str = ""
+) -> str:
+    """Changes when either image, the server's options file (`Serving.options_yaml`)
+    or the matrix change."""
     material = "\n".join(
         [
             image_identity,
             benchmark_identity,
-            options.llm_options_yaml(cfg),
+            server_options,
             ",".join(cfg.benchmark_matrix),
         ]
     )
@@ -102,6 +105,7 @@ class Benchmark(pulumi.ComponentResource):
         namespace: Namespace,
         image: pulumi.Input[str],
         identity: str,
+        server_options: str,
         bucket: pulumi.Input[str],
         weights_bucket: pulumi.Input[str],
         weights_prefix: str,
@@ -112,14 +116,15 @@ class Benchmark(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ):
         """`image`: the benchmark image; `identity`: what the results depend
-        on besides the options (both images' identities); `weights_bucket` and
+        on besides the options (both images' identities); `server_options`: the
+        server's options file (`Serving.options_yaml`); `weights_bucket` and
         `weights_prefix`: where the checkpoint (and so its tokenizer) lives, the
         stack's bucket or a pre-staged `weightsSource`; `principal`: the Workload
         Identity principal of the Kubernetes service account `account_name(cfg)`,
         the benchmark's own, so that its roles are not the server's."""
         super().__init__("a4deepseek:workloads:Benchmark", name, None, opts)
         labels = {**LABELS, "app.kubernetes.io/name": "benchmark"}
-        run = run_id(identity, cfg)
+        run = run_id(identity, cfg, server_options)
         self.results = pulumi.Output.concat("gs://", bucket, f"/{RESULTS_DIR}/{run}")
         self.service_account = k8s.core.v1.ServiceAccount(
             "benchmark",

@@ -38,11 +38,10 @@ IMAGE = (
 )
 
 
-def run_id(image_identity: str, cfg: StackConfig, script: str) -> str:
-    """Changes when what the check checks changes: image, options, script, node count."""
-    material = "\n".join(
-        [image_identity, options.llm_options_yaml(cfg), script, str(cfg.node_count)]
-    )
+def run_id(image_identity: str, cfg: StackConfig, server_options: str, script: str) -> str:
+    """Changes when what the check checks changes: image, the server's options file
+    (`Serving.options_yaml`), script, node count."""
+    material = "\n".join([image_identity, server_options, script, str(cfg.node_count)])
     return hashlib.sha256(material.encode()).hexdigest()[:12]
 
 
@@ -85,6 +84,7 @@ class SmokeCheck(pulumi.ComponentResource):
         names: Names,
         namespace: Namespace,
         image_identity: str,
+        server_options: str,
         bucket: pulumi.Input[str],
         service_url: str,
         depends_on: list[pulumi.Resource],
@@ -93,7 +93,7 @@ class SmokeCheck(pulumi.ComponentResource):
         super().__init__("a4deepseek:workloads:SmokeCheck", name, None, opts)
         labels = {**LABELS, "app.kubernetes.io/name": "smoke-check"}
         script = SCRIPT.read_text()
-        run = run_id(image_identity, cfg, script)
+        run = run_id(image_identity, cfg, server_options, script)
         self.verdict_url = pulumi.Output.concat(
             "gs://", bucket, f"/{RESULTS_DIR}/{run}/verdict.json"
         )

@@ -17,7 +17,6 @@ import pulumi_kubernetes as k8s
 from infra.config import StackConfig
 from infra.weights_staging import TIMELINE_PREFIX
 from workloads import pod
-from workloads.options import MODEL_ROOT, checkpoint
 
 # GKE mounts the node's local SSDs, when they are its ephemeral storage
 # (ephemeral_storage_local_ssd_config, infra/gpu_node_pool.py), as one RAID 0
@@ -33,31 +32,6 @@ TIMELINE_MOUNT = "/timeline"
 def await_annotations(cfg: StackConfig) -> dict[str, str]:
     """With awaitServing false, `pulumi up` returns once objects are accepted."""
     return {} if cfg.await_serving else {"pulumi.com/skipAwait": "true"}
-
-
-def weights_env(cfg: StackConfig) -> list[k8s.core.v1.EnvVarArgs]:
-    return [
-        k8s.core.v1.EnvVarArgs(name="MODEL_ID", value=checkpoint(cfg)),
-        k8s.core.v1.EnvVarArgs(name="MODEL_REVISION", value=cfg.model_revision),
-        k8s.core.v1.EnvVarArgs(name="MODEL_ROOT", value=MODEL_ROOT),
-    ]
-
-
-def node_cache_env() -> list[k8s.core.v1.EnvVarArgs]:
-    """Where the local-SSD copy is, and where this pod's timeline document goes."""
-
-    def field(path: str) -> k8s.core.v1.EnvVarSourceArgs:
-        return k8s.core.v1.EnvVarSourceArgs(
-            field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path=path)
-        )
-
-    return [
-        k8s.core.v1.EnvVarArgs(name="NODE_CACHE", value=NODE_CACHE_MOUNT),
-        k8s.core.v1.EnvVarArgs(name="POD_NAME", value_from=field("metadata.name")),
-        k8s.core.v1.EnvVarArgs(name="NODE_NAME", value_from=field("spec.nodeName")),
-        # One document per pod; $(POD_NAME) is expanded by the kubelet.
-        k8s.core.v1.EnvVarArgs(name="TIMELINE_FILE", value=f"{TIMELINE_MOUNT}/$(POD_NAME).json"),
-    ]
 
 
 def node_cache_volume() -> k8s.core.v1.VolumeArgs:

@@ -192,10 +192,10 @@ def test_run_id_is_a_short_hash(case):
             "benchmarkMatrix": [case],
         }
     )
-    run = benchmark.run_id("abc", config)
-    assert len(run) == 12 and run == benchmark.run_id("abc", config) != benchmark.run_id(
-        "abd", config
-    )
+    run = benchmark.run_id("abc", config, "max_seq_len: 2068\n")
+    assert len(run) == 12 and run == benchmark.run_id("abc", config, "max_seq_len: 2068\n")
+    assert run != benchmark.run_id("abd", config, "max_seq_len: 2068\n")
+    assert run != benchmark.run_id("abc", config, "max_seq_len: 8192\n")
 
 
 def test_the_tokenizer_is_read_where_the_checkpoint_lives(dev_plan):

@@ -28,34 +28,6 @@ def served_options(plan) -> dict:
     return yaml.safe_load(data[options.OPTIONS_FILE])
 
 
-@pytest.mark.parametrize("model", ["fp8", "nvfp4"])
-@pytest.mark.parametrize("profile", ["latency", "throughput"])
-def test_the_options_file_is_nvidias_published_profile(model, profile):
-    """maxSeqLen 0 serves NVIDIA's benchmark profile exactly; the default
-    changes max_seq_len alone."""
-    published = yaml.safe_load(options.profile_path(model, profile).read_text())
-    plan = plan_of("dev", model=model, servingProfile=profile, maxSeqLen=0, benchmarkEnabled=False)
-    assert served_options(plan) == published
-    assert published["max_seq_len"] == 2068
-    default = served_options(plan_of("dev", model=model, servingProfile=profile))
-    assert {k: v for k, v in default.items() if k != "max_seq_len"} == {
-        k: v for k, v in published.items() if k != "max_seq_len"
-    }
-
-
-@pytest.mark.parametrize("profile", ["latency", "throughput"])
-@pytest.mark.parametrize("model", ["fp8", "nvfp4"])
-def test_the_default_stack_lets_r1_finish_a_chat_answer(model, profile):
-    """The README's headline chat ("Which is larger, 9.9 or 9.11?") completes:
-    after the longest prompt the server takes in one step (max_num_tokens),
-    every request keeps DeepSeek-R1's full 32,768-token generation budget (its
-    model card's maximum generation length), and the chat client asks for no
-    smaller limit (tests/clients/test_chat.py)."""
-    served = served_options(plan_of("dev", model=model, servingProfile=profile))
-    assert served["max_seq_len"] - served["max_num_tokens"] >= 32768
-    assert served["max_seq_len"] <= 163840  # DeepSeek-R1's max_position_embeddings
-
-
 def test_profiles_are_nvidias_b200_values():
     latency = options.load_profile("fp8", "latency")
     assert latency["speculative_config"] == {"decoding_type": "MTP", "num_nextn_predict_layers": 3}
@@ -91,27 +63,12 @@ def test_overrides_and_parallel_sizes_are_applied_over_the_profile():
     assert "--ep_size=4" in server(plan)["args"]
 
 
-def test_pipeline_parallelism_reaches_the_options_and_the_arguments():
-    plan = plan_of("dev", tpSize=4, ppSize=2, epSize=2)
-    served = served_options(plan)
-    assert (
-        served["tensor_parallel_size"],
-        served["pipeline_parallel_size"],
-        served["moe_expert_parallel_size"],
-    ) == (4, 2, 2)
-    args = server(plan)["args"]
-    assert {"--tp_size=4", "--pp_size=2", "--ep_size=2"} <= set(args)
-
-
-def test_the_server_listens_on_all_interfaces_with_the_pytorch_backend_and_r1_parser(dev_plan):
+def test_the_server_reads_the_options_configmap_the_component_creates(dev_plan):
+    """The arguments and mounts themselves: test_serving_builders.py."""
     args = server(dev_plan)["args"]
-    assert "--host=0.0.0.0" in args and "--port=8000" in args
-    assert "--backend=pytorch" in args
-    assert "--reasoning_parser=deepseek-r1" in args
-    assert "--tp_size=8" in args and "--pp_size=1" in args and "--ep_size=8" in args
-    assert f"--extra_llm_api_options={options.OPTIONS_MOUNT}/{options.OPTIONS_FILE}" in args
+    assert "--extra_llm_api_options=/etc/trtllm/extra-llm-api-options.yaml" in args
     mounts = {m["name"]: m["mountPath"] for m in server(dev_plan)["volumeMounts"]}
-    assert mounts["options"] == options.OPTIONS_MOUNT
+    assert mounts["options"] == "/etc/trtllm"
     volumes = {v["name"]: v for v in pod_spec(dev_plan)["volumes"]}
     assert (
         volumes["options"]["configMap"]["name"]
@@ -141,27 +98,16 @@ def test_the_image_is_the_built_digest(dev_plan):
     assert pod_spec(dev_plan)["initContainers"][0]["image"] == dev_plan.outputs["image"]
 
 
-@pytest.mark.parametrize("nodes", [1, 3])
-def test_one_server_per_gpu_node_replaced_in_place(nodes):
-    spec = plan_of("dev", nodeCount=nodes).one(DEPLOYMENT).inputs["spec"]
-    assert spec["replicas"] == nodes
-    assert spec["strategy"] == {"type": "Recreate"}
-
-
 def test_the_pod_takes_all_eight_gpus_on_the_gpu_pool(dev_plan):
+    """The GPU pool's placement reaches the pod (CPU, memory and /dev/shm:
+    test_serving_builders.py)."""
     resources = server(dev_plan)["resources"]
     assert resources["requests"]["nvidia.com/gpu"] == "8" == resources["limits"]["nvidia.com/gpu"]
-    assert int(resources["requests"]["cpu"]) <= 224
-    assert int(resources["limits"]["memory"].removesuffix("Gi")) * 1.0737 < 3968
     spec = pod_spec(dev_plan)
     assert spec["nodeSelector"] == {"cloud.google.com/gke-nodepool": "a4-gpu"}
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec[
         "tolerations"
     ]
-    shm = next(v for v in spec["volumes"] if v["name"] == "dshm")
-    # GPU recipes' A4 serving chart: a 250Gi memory-backed /dev/shm for the ranks' buffers.
-    assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": "250Gi"}
-    assert {"name": "dshm", "mountPath": "/dev/shm"} in server(dev_plan)["volumeMounts"]
 
 
 def test_weights_are_read_once_from_the_bucket_then_from_the_nodes_local_ssd(dev_plan):
@@ -213,6 +159,19 @@ def test_the_nodes_copy_outlives_the_pod_on_the_local_ssd(dev_plan):
     assert pool["ephemeralStorageLocalSsdConfig"]["localSsdCount"] == 32
 
 
+def test_a_pre_staged_checkpoint_is_read_from_its_bucket_and_caches_stay_in_the_stacks():
+    """With weightsSource the checkpoint's bucket differs from the stack's: the
+    models volume reads the first, the JIT cache and the timeline write the second."""
+    plan = plan_of("dev", weightsSource="gs://team-weights/r1")
+    volumes = {
+        v["name"]: v["csi"]["volumeAttributes"] for v in pod_spec(plan)["volumes"] if "csi" in v
+    }
+    assert volumes["models"]["bucketName"] == "team-weights"
+    assert "only-dir=r1" in volumes["models"]["mountOptions"].split(",")
+    for name in ("jit-cache", "timeline"):
+        assert volumes[name]["bucketName"] == plan.outputs["bucket"] == "my-a4-project-dsr1-data"
+
+
 def test_each_pod_writes_its_timeline_into_the_stacks_bucket(dev_plan):
     spec = pod_spec(dev_plan)
     volumes = {v["name"]: v for v in spec["volumes"]}
@@ -229,52 +188,12 @@ def test_each_pod_writes_its_timeline_into_the_stacks_bucket(dev_plan):
         )
 
 
-def test_jit_caches_are_written_to_the_bucket_so_a_new_pod_does_not_compile_again(dev_plan):
-    container = server(dev_plan)
-    env = {e["name"]: e.get("value") for e in container["env"]}
-    mounts = {m["name"]: m for m in container["volumeMounts"]}
-    volumes = {v["name"]: v for v in pod_spec(dev_plan)["volumes"]}
-    # deep_gemm caches in DG_JIT_CACHE_DIR; TensorRT-LLM's DeepGEMM in
-    # TRTLLM_DG_CACHE_DIR, with the compiled kernels kept (DUMP_CUBIN).
-    assert env["TRTLLM_DG_JIT_DUMP_CUBIN"] == "1"
-    for variable in ("DG_JIT_CACHE_DIR", "TRTLLM_DG_CACHE_DIR"):
-        (name,) = [n for n, m in mounts.items() if env[variable].startswith(m["mountPath"] + "/")]
-        assert not mounts[name].get("readOnly")
-        csi = volumes[name]["csi"]
-        assert csi["driver"] == "gcsfuse.csi.storage.gke.io" and csi["readOnly"] is False
-        assert csi["volumeAttributes"]["bucketName"] == "my-a4-project-dsr1-data"
-        assert "only-dir=cache/deepgemm" in csi["volumeAttributes"]["mountOptions"].split(",")
-
-
-def test_probes_watch_health_with_a_configurable_cold_start_budget():
-    container = server(plan_of("dev", startupMinutes=90))
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/health", "port": 8000}
-    startup = container["startupProbe"]
-    assert startup["periodSeconds"] * startup["failureThreshold"] == 90 * 60
-
-
 def test_pulumi_waits_for_weights_and_cold_start_or_skips_when_asked(dev_plan):
     deployment = dev_plan.one(DEPLOYMENT)
     assert deployment.custom_timeouts["create"] == f"{180 + 60 + 10}m"
     assert "pulumi.com/skipAwait" not in (deployment.inputs["metadata"].get("annotations") or {})
     skipped = plan_of("dev", awaitServing=False).one(DEPLOYMENT)
     assert skipped.inputs["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
-
-
-def test_extra_networks_are_attached_in_nic_order_or_not_at_all():
-    names = ["gvnic-a", *(f"roce-{i}" for i in range(8))]
-    plan = plan_of("dev", podNetworkNames=names)
-    annotations = plan.one(DEPLOYMENT).inputs["spec"]["template"]["metadata"]["annotations"]
-    interfaces = json.loads(annotations["networking.gke.io/interfaces"])
-    assert interfaces[0] == {"interfaceName": "eth0", "network": "default"}
-    assert [i["network"] for i in interfaces[1:]] == names
-    assert [i["interfaceName"] for i in interfaces] == [f"eth{i}" for i in range(10)]
-    assert annotations["networking.gke.io/default-interface"] == "eth0"
-    off = (
-        plan_of("dev", podMultiNetwork=False).one(DEPLOYMENT).inputs["spec"]["template"]["metadata"]
-    )
-    assert "networking.gke.io/interfaces" not in off["annotations"]
 
 
 def test_network_objects_pair_each_name_with_its_vpc_and_device_mode(dev_plan):
@@ -308,19 +227,6 @@ def test_network_objects_pair_each_name_with_its_vpc_and_device_mode(dev_plan):
             "name": network.inputs["metadata"]["name"],
         }
         assert network.inputs["spec"]["type"] == "Device"
-
-
-def test_service_is_private_by_default_and_internal_when_asked(dev_plan):
-    service = dev_plan.one("kubernetes:core/v1:Service").inputs
-    assert service["spec"]["type"] == "ClusterIP"
-    assert service["spec"]["ports"][0]["port"] == 8000
-    internal = (
-        plan_of("dev", serviceType="InternalLoadBalancer").one("kubernetes:core/v1:Service").inputs
-    )
-    assert internal["spec"]["type"] == "LoadBalancer"
-    assert internal["metadata"]["annotations"] == {
-        "networking.gke.io/load-balancer-type": "Internal"
-    }
 
 
 def test_disruption_budget_selects_the_server_pods(dev_plan):
@@ -394,8 +300,9 @@ def test_a_change_of_server_options_rolls_the_server(dev_plan):
         annotations = plan.one(DEPLOYMENT).inputs["spec"]["template"]["metadata"]["annotations"]
         return annotations["a4-deepseek/options-sha256"]
 
+    # The hash follows the options (test_serving_builders.py); here, that the
+    # component hashes the options its ConfigMap carries.
     assert options_hash(plan_of("dev")) == options_hash(dev_plan)
-    assert options_hash(plan_of("dev", maxSeqLen=16384)) != options_hash(dev_plan)
     assert options_hash(plan_of("dev", servingProfile="throughput")) != options_hash(dev_plan)
 
 

@@ -155,7 +155,9 @@ def test_the_run_id_covers_the_script():
             "consumptionMode": "spot",
         }
     )
-    one = smoke.run_id("image", cfg, "print(1)")
-    assert len(one) == 12 and one == smoke.run_id("image", cfg, "print(1)")
-    assert one != smoke.run_id("image", cfg, "print(2)") != smoke.run_id("other", cfg, "print(1)")
+    one = smoke.run_id("image", cfg, "max_seq_len: 2068\n", "print(1)")
+    assert len(one) == 12 and one == smoke.run_id("image", cfg, "max_seq_len: 2068\n", "print(1)")
+    assert one != smoke.run_id("image", cfg, "max_seq_len: 2068\n", "print(2)")
+    assert one != smoke.run_id("other", cfg, "max_seq_len: 2068\n", "print(1)")
+    assert one != smoke.run_id("image", cfg, "max_seq_len: 8192\n", "print(1)")
     int(one, 16)  # a hex digest: a valid suffix of a Kubernetes name
