@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -116,3 +117,32 @@ def test_the_stagers_iam_delay_is_on_the_download_path():
     staging = next(s for s in steps if s.name == "Command stage-weights-1")
     assert delay.finish - delay.start == pytest.approx(2.0)
     assert staging.start == pytest.approx(delay.finish)
+
+
+def test_a_pod_re_created_on_its_node_is_ready_within_10_minutes():
+    """cold-start.md's "pod re-created, same node" rows, likely values, with the
+    weights on local SSD; the autotuner's cached tactics (the plan's server sets
+    TLLM_AUTOTUNER_CACHE_PATH) take its 2 minutes of profiling off."""
+    stages = dict(cold_start.restart_path(plan_of("dev")))
+    assert stages["autotuner (row 13)"] == 0.2
+    assert sum(stages.values()) == pytest.approx(0.8 + 2 + 1.4 + 3 + 0.5 + 0.2 + 1.5 + 0.3)
+    assert sum(stages.values()) <= 10
+
+
+def test_without_the_autotuner_cache_a_re_created_pod_profiles_again():
+    plan = plan_of("dev")
+    deployment = plan.one("kubernetes:apps/v1:Deployment")
+    (server,) = deployment.inputs["spec"]["template"]["spec"]["containers"]
+    env = [e for e in server["env"] if e["name"] != "TLLM_AUTOTUNER_CACHE_PATH"]
+    stripped = {**server, "env": env}
+    fake = SimpleNamespace(
+        registrations=[
+            SimpleNamespace(
+                type="kubernetes:apps/v1:Deployment",
+                inputs={"spec": {"template": {"spec": {"containers": [stripped]}}}},
+            )
+        ]
+    )
+    stages = dict(cold_start.restart_path(fake))
+    assert stages["autotuner (row 13)"] == 2.0
+    assert sum(stages.values()) == pytest.approx(11.5)

@@ -25,10 +25,12 @@ from workloads.namespace import LABELS, Namespace
 from workloads.weights import (
     NODE_CACHE_MOUNT,
     TIMELINE_MOUNT,
+    TUNING_CACHE_MOUNT,
     await_annotations,
     models_volume,
     node_cache_volume,
     timeline_volume,
+    tuning_cache_volume,
 )
 
 SERVER_NAME = "trtllm-serve"
@@ -188,6 +190,21 @@ def models_mount() -> k8s.core.v1.VolumeMountArgs:
     return k8s.core.v1.VolumeMountArgs(name="models", mount_path=options.MODEL_ROOT, read_only=True)
 
 
+def autotuner_cache_env(image: pulumi.Input[str]) -> k8s.core.v1.EnvVarArgs:
+    """TensorRT-LLM's autotuner profiles every tunable op and shape at start-up
+    (~2 minutes, cold-start row 13) unless TLLM_AUTOTUNER_CACHE_PATH names a file
+    of tactics it profiled before: `_run_autotuner_warmup` in tensorrt_llm/_torch/
+    pyexecutor/model_engine.py passes it to `autotune(cache_path=...)`, which
+    loads it, skips profiling on a hit and saves what it tuned (read at commit
+    1a0dc5f of NVIDIA/TensorRT-LLM, not at the pinned tag). The file lives on the
+    node's local SSD, so a pod re-created on the node skips the profiling; one
+    file per image, so another TensorRT-LLM build tunes afresh."""
+    path = pulumi.Output.from_input(image).apply(
+        lambda ref: f"{TUNING_CACHE_MOUNT}/{hashlib.sha256(ref.encode()).hexdigest()[:16]}.json"
+    )
+    return k8s.core.v1.EnvVarArgs(name="TLLM_AUTOTUNER_CACHE_PATH", value=path)
+
+
 def server_container(
     cfg: StackConfig, image: pulumi.Input[str], gpus: GpuPlacement
 ) -> k8s.core.v1.ContainerArgs:
@@ -197,7 +214,7 @@ def server_container(
         # The image's entrypoint (docker/serve.sh) runs
         # `trtllm-serve $MODEL_ROOT/$MODEL_ID` with these arguments.
         args=options.server_args(cfg),
-        env=pod_env(cfg),
+        env=[*pod_env(cfg), autotuner_cache_env(image)],
         ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=options.SERVER_PORT)],
         resources=server_resources(cfg, gpus),
         volume_mounts=[
@@ -208,6 +225,7 @@ def server_container(
             ),
             k8s.core.v1.VolumeMountArgs(name="timeline", mount_path=TIMELINE_MOUNT),
             k8s.core.v1.VolumeMountArgs(name="jit-cache", mount_path=JIT_CACHE_MOUNT),
+            k8s.core.v1.VolumeMountArgs(name="tuning-cache", mount_path=TUNING_CACHE_MOUNT),
             k8s.core.v1.VolumeMountArgs(
                 name="options", mount_path=options.OPTIONS_MOUNT, read_only=True
             ),
@@ -248,6 +266,7 @@ def pod_volumes(sources: PodSources) -> list[k8s.core.v1.VolumeArgs]:
     return [
         models_volume(sources.weights_bucket, sources.weights_prefix),
         node_cache_volume(),
+        tuning_cache_volume(),
         timeline_volume(sources.bucket),
         pod.gcsfuse_volume("jit-cache", sources.bucket, JIT_CACHE_DIR, read_only=False),
         k8s.core.v1.VolumeArgs(

@@ -26,6 +26,9 @@ from workloads import pod
 LOCAL_SSD_HOST_PATH = "/mnt/stateful_partition/kube-ephemeral-ssd"
 NODE_CACHE_HOST_PATH = f"{LOCAL_SSD_HOST_PATH}/a4-deepseek-weights"
 NODE_CACHE_MOUNT = "/node-cache"
+# The server's autotuner tactics, beside the node's copy of the checkpoint.
+TUNING_CACHE_HOST_PATH = f"{LOCAL_SSD_HOST_PATH}/a4-deepseek-autotuner"
+TUNING_CACHE_MOUNT = "/tuning-cache"
 TIMELINE_MOUNT = "/timeline"
 
 
@@ -39,6 +42,15 @@ def node_cache_volume() -> k8s.core.v1.VolumeArgs:
         name="node-cache",
         host_path=k8s.core.v1.HostPathVolumeSourceArgs(
             path=NODE_CACHE_HOST_PATH, type="DirectoryOrCreate"
+        ),
+    )
+
+
+def tuning_cache_volume() -> k8s.core.v1.VolumeArgs:
+    return k8s.core.v1.VolumeArgs(
+        name="tuning-cache",
+        host_path=k8s.core.v1.HostPathVolumeSourceArgs(
+            path=TUNING_CACHE_HOST_PATH, type="DirectoryOrCreate"
         ),
     )
 

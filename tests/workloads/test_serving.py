@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -335,3 +336,28 @@ def test_pods_are_hardened_and_only_the_server_port_is_open(dev_plan):
         assert context["allowPrivilegeEscalation"] is False, container["name"]
         assert context["capabilities"] == {"drop": ["ALL"]}, container["name"]
         assert context["readOnlyRootFilesystem"] is True, container["name"]
+
+
+def test_the_autotuner_keeps_its_tactics_on_the_nodes_local_ssd(dev_plan):
+    """TLLM_AUTOTUNER_CACHE_PATH names a file TensorRT-LLM loads and saves its
+    profiled tactics in: on a writable hostPath beside the checkpoint's copy, so
+    a pod re-created on the node skips the profiling; one file per image."""
+    spec = pod_spec(dev_plan)
+    env = {e["name"]: e.get("value") for e in server(dev_plan)["env"]}
+    path = env["TLLM_AUTOTUNER_CACHE_PATH"]
+    assert re.fullmatch(r"/tuning-cache/[0-9a-f]{16}\.json", path), path
+    (mount,) = [m for m in server(dev_plan)["volumeMounts"] if m["name"] == "tuning-cache"]
+    assert mount["mountPath"] == "/tuning-cache" and not mount.get("readOnly")
+    (volume,) = [v for v in spec["volumes"] if v["name"] == "tuning-cache"]
+    assert volume["hostPath"] == {
+        "path": "/mnt/stateful_partition/kube-ephemeral-ssd/a4-deepseek-autotuner",
+        "type": "DirectoryOrCreate",
+    }
+    other = plan_of(
+        "dev",
+        imageBuilder="prebuilt",
+        prebuiltImage="us-docker.pkg.dev/team/images/trtllm@sha256:" + "5" * 64,
+        benchmarkEnabled="false",
+    )
+    other_env = {e["name"]: e.get("value") for e in server(other)["env"]}
+    assert other_env["TLLM_AUTOTUNER_CACHE_PATH"] != path
