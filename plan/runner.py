@@ -28,8 +28,9 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import Stack, run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
+from infra.values import Secret
 from plan import platform
-from plan.mocks import CapturingMonitor, Invocation, PlanMocks, Registration, Secret
+from plan.mocks import CapturingMonitor, Invocation, PlanMocks, Registration
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["name"]

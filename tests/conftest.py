@@ -8,7 +8,6 @@ import json
 import pytest
 
 from plan import runner
-from plan.mocks import Secret
 
 # A marker a leak scan can find: what tests pass as the Hugging Face token.
 HF_TOKEN_MARKER = "hf_TESTMARKER_0123456789abcdef"
@@ -35,17 +34,6 @@ def dev_plan():
 @pytest.fixture
 def prod_plan():
     return plan_of("prod")
-
-
-def reveal(value):
-    """Inputs with secrets unwrapped, for assertions on secret values."""
-    if isinstance(value, Secret):
-        return reveal(value.reveal())
-    if isinstance(value, dict):
-        return {k: reveal(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [reveal(v) for v in value]
-    return value
 
 
 def transitive_dependencies(plan, reg, seen=None) -> set[str]:
