@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,6 +13,28 @@ from plan import runner
 
 # A marker a leak scan can find: what tests pass as the Hugging Face token.
 HF_TOKEN_MARKER = "hf_TESTMARKER_0123456789abcdef"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`make test` (`-n auto`): the tests spread over the workers one by one,
+    but a module with a module-scoped fixture (checkov's run, AIPerf's, the served
+    policy pack) goes whole to one worker, so that the fixture runs once."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if _has_module_fixture(config.rootpath / module) else nodeid
+
+    return ModuleFixtureScheduling(config, log)
+
+
+@functools.cache
+def _has_module_fixture(path: Path) -> bool:
+    return path.suffix == ".py" and 'scope="module"' in path.read_text()
 
 
 @functools.cache
