@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import socket
 import subprocess
@@ -9,6 +11,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,16 +76,34 @@ def server(tiny_models_dir, tmp_path_factory) -> str:
             process.kill()
 
 
-def run_chat(
-    *args: str, timeout: float = 120, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
-    """`python -m clients.chat ...` as a user runs it (no OPENAI_* from this shell)."""
+def run_chat(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`python -m clients.chat ...` as a user runs it (no OPENAI_* from this shell),
+    in this process: what `python -m` runs (`sys.exit(main())`), with its output
+    and exit code captured. Starting a Python with the OpenAI SDK takes about a
+    second; the tests that need a real process (the wrapper script, a missing
+    package) start one themselves."""
+    from clients import chat
+
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-    return subprocess.run(
-        [sys.executable, "-m", "clients.chat", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**clean, **(env or {})},
-    )
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        for key in set(os.environ) - set(clean):
+            patch.delenv(key)
+        for key, value in (env or {}).items():
+            patch.setenv(key, value)
+        patch.chdir(REPO)
+        try:
+            code: Any = chat.main(list(args))
+        except SystemExit as exit:
+            code = exit.code
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # sys.exit("message"): the message on stderr, status 1
+        print(code, file=err)
+        code = 1
+    command = [sys.executable, "-m", "clients.chat", *args]
+    return subprocess.CompletedProcess(command, code, out.getvalue(), err.getvalue())
