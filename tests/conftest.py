@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import json
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,12 @@ def _has_module_fixture(path: Path) -> bool:
 
 @functools.cache
 def _cached_plan(stack: str, overrides_json: str):
-    return runner.run(stack, overrides=json.loads(overrides_json))
+    plan = runner.run(stack, overrides=json.loads(overrides_json))
+    # Kept for the session: out of the cyclic collector's reach (its full
+    # collections otherwise walk every cached plan again and again).
+    gc.collect()
+    gc.freeze()
+    return plan
 
 
 def plan_of(stack: str = "dev", **overrides):
