@@ -66,7 +66,7 @@ lint: dev
 	$(PY) -m plan.schema --check
 
 test: lint $(CHECKOV_VENV)/.installed $(AIPERF_VENV)/.installed
-	CHECKOV=$(CHECKOV_VENV)/bin/checkov REQUIRE_CHECKOV=1 AIPERF_VENV=$(AIPERF_VENV) REQUIRE_AIPERF=1 REQUIRE_CRDS=$(REQUIRE_CRDS) $(PY) -m pytest -q
+	CHECKOV=$(CHECKOV_VENV)/bin/checkov REQUIRE_CHECKOV=1 AIPERF_VENV=$(AIPERF_VENV) REQUIRE_AIPERF=1 REQUIRE_CRDS=$(REQUIRE_CRDS) $(PY) -m pytest -q -n auto
 
 format: dev
 	$(PY) -m ruff format .

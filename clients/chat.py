@@ -552,8 +552,10 @@ def _complete(
         raise incomplete("the response has no finish_reason")
 
 
-def chat(args: argparse.Namespace, out: TextIO = sys.stdout) -> Summary:
-    """Ask the question, print the answer as it comes, then the summary."""
+def chat(args: argparse.Namespace, out: TextIO | None = None) -> Summary:
+    """Ask the question, print the answer as it comes (on `out`, by default
+    the standard output of the moment), then the summary."""
+    out = sys.stdout if out is None else out
     client = openai.OpenAI(
         base_url=args.base_url, api_key=args.api_key, timeout=args.timeout, max_retries=0
     )

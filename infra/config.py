@@ -26,6 +26,7 @@ from typing import Any
 from pulumi import RunError
 
 from infra.shapes import RDMA_NIC_COUNT, SHAPES, MachineShape
+from infra.values import Secret
 
 PROJECT_NAME = "a4-deepseek"
 
@@ -129,28 +130,9 @@ NETWORK_NAME_MAX = 63 - len("-internal")
 FLEX_START_GPU_MIN_GKE = "1.32.2-gke.1652000"
 
 
-class SecretStr:
-    """A secret setting: never shown by repr/str; `reveal()` for the one place that needs it."""
-
-    def __init__(self, value: str):
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "SecretStr([secret])"
-
-    __str__ = __repr__
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SecretStr) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
+# A secret setting's value: the project's one secret wrapper (never shown by
+# repr/str; `reveal()` for the one place that needs it), named as settings use it.
+SecretStr = Secret
 
 
 class ConfigError(RunError, ValueError):

@@ -29,6 +29,7 @@ import pulumi
 import pulumi_command as command
 import pulumi_gcp as gcp
 
+from infra import values
 from infra.config import ClusterMode, ConsumptionMode, StackConfig
 from infra.naming import Names
 
@@ -180,15 +181,6 @@ def _reservation_problems(cfg: StackConfig, facts: Facts, nodes: int) -> list[st
     return found
 
 
-def _plain(value: Any) -> Any:
-    """Nested data-source output types (dicts with snake_case keys) as plain values."""
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
 class Preflight(pulumi.ComponentResource):
     """The preflight data-source calls; `gate(value)` passes `value` on only
     when every check passes (and stops what uses it otherwise)."""
@@ -217,7 +209,10 @@ class Preflight(pulumi.ComponentResource):
             facts["reservation"] = gcp.compute.get_reservation_output(
                 project=owner, name=cfg.reservation_name, zone=cfg.zone, opts=call
             ).apply(
-                lambda r: {"name": r.name, "specific_reservations": _plain(r.specific_reservations)}
+                lambda r: {
+                    "name": r.name,
+                    "specific_reservations": values.plain(r.specific_reservations),
+                }
             )
             if cfg.reservation_block:
                 facts["block"] = gcp.compute.get_reservation_block_output(

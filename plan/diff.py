@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from infra import values
 from plan.report import WIDTH
 
 EXIT_SAME, EXIT_DIFFERENT, EXIT_TROUBLE = 0, 1, 2
@@ -49,21 +50,17 @@ def _resources(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]
     return {(r["type"], r["name"]): r for r in document["resources"]}
 
 
-def _leaves(value: Any, prefix: str = "", found: dict[str, Any] | None = None) -> dict[str, Any]:
+def _leaves(value: Any) -> dict[str, Any]:
     """`{"a": {"b": 1}}` -> `{"a.b": 1}`; list items that carry a unique `name`
     (containers, env, volumes, ports) by that name: `containers[server].image`."""
-    found = {} if found is None else found
-    if isinstance(value, dict):
-        for key, sub in value.items():
-            _leaves(sub, f"{prefix}.{key}" if prefix else str(key), found)
-    elif isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
-        names = [v.get("name") if isinstance(v, dict) else None for v in value]
-        by_name = all(isinstance(n, str) for n in names) and len(set(names)) == len(names)
-        for index, sub in enumerate(value):
-            _leaves(sub, f"{prefix}[{names[index] if by_name else index}]", found)
-    else:
-        found[prefix or "(value)"] = value
-    return found
+    return {path or "(value)": leaf for path, leaf in values.leaves(value, label=_by_name)}
+
+
+def _by_name(items: list[Any]) -> list[str]:
+    names = [v.get("name") if isinstance(v, dict) else None for v in items]
+    if all(isinstance(n, str) for n in names) and len(set(names)) == len(names):
+        return [str(n) for n in names]
+    return [str(index) for index in range(len(items))]
 
 
 def _show(value: Any) -> str:

@@ -30,6 +30,8 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.sync_await import _ensure_event_loop
 
+from infra.values import mark_secrets
+
 if TYPE_CHECKING:
     # protobuf ships no type information (types-protobuf is a separate stub package).
     from google.protobuf import empty_pb2  # type: ignore[import-untyped]
@@ -43,36 +45,6 @@ def computed(what: str) -> str:
 
 def is_computed(value: Any) -> bool:
     return isinstance(value, str) and "<computed:" in value
-
-
-class Secret:
-    """A secret input value as the plan shows it (the value is never printed)."""
-
-    def __init__(self, value: Any):
-        self._value = value
-
-    def reveal(self) -> Any:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "[secret]"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(repr(self._value))
-
-
-def mark_secrets(value: Any) -> Any:
-    """Replace RPC secret wrappers by `Secret` objects, recursively."""
-    if rpc.is_rpc_secret(value):
-        return Secret(mark_secrets(rpc.unwrap_rpc_secret(value)))
-    if isinstance(value, dict):
-        return {k: mark_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mark_secrets(v) for v in value]
-    return value
 
 
 @dataclass

@@ -11,7 +11,9 @@ from typing import Any
 
 import yaml
 
-from plan.mocks import Registration, Secret
+from infra import values
+from infra.values import Secret
+from plan.mocks import Registration
 from plan.runner import PlanResult
 
 COMPONENT_PREFIX = "a4deepseek:"
@@ -35,39 +37,27 @@ WORKLOAD_SPEC_FIELDS = (
 def plain(value: Any, invented: dict[str, str] | None = None) -> Any:
     """Inputs as JSON-able data: secrets shown as `[secret]`, and values the
     mocks invented (image digests) as the `<computed:...>` they stand for."""
-    if isinstance(value, Secret):
-        # Keep the shape (a manifest stays schema-valid), redact every leaf.
-        inner = value.reveal()
-        if isinstance(inner, dict):
-            return {k: plain(Secret(v)) for k, v in inner.items()}
-        if isinstance(inner, list):
-            return [plain(Secret(v)) for v in inner]
-        return "[secret]"
-    if isinstance(value, dict):
-        return {k: plain(v, invented) for k, v in value.items() if not k.startswith("__")}
-    if isinstance(value, (list, tuple)):
-        return [plain(v, invented) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)  # the engine carries every number as a float
-    if isinstance(value, str) and invented:
-        for fake, meaning in invented.items():
-            value = value.replace(fake, f"<computed:{meaning}>")
-    return value
+
+    def leaf(value: Any) -> Any:
+        if isinstance(value, Secret):
+            return values.redact(value)  # the shape kept: a manifest stays schema-valid
+        if isinstance(value, float) and value.is_integer():
+            return int(value)  # the engine carries every number as a float
+        if isinstance(value, str) and invented:
+            for fake, meaning in invented.items():
+                value = value.replace(fake, f"<computed:{meaning}>")
+        return value
+
+    return values.walk(value, leaf, keep_key=_not_internal)
+
+
+def _not_internal(key: str) -> bool:
+    return not key.startswith("__")
 
 
 def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
     """`{"a": {"b": 1}, "c": [{"d": 2}]}` -> `[("a.b", 1), ("c[0].d", 2)]`."""
-    if isinstance(value, dict):
-        items: list[tuple[str, Any]] = []
-        for key, sub in value.items():
-            items += flatten(sub, f"{prefix}.{key}" if prefix else key)
-        return items
-    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
-        items = []
-        for index, sub in enumerate(value):
-            items += flatten(sub, f"{prefix}[{index}]")
-        return items
-    return [(prefix, value)]
+    return list(values.leaves(value, prefix))
 
 
 def component_of(reg: Registration, by_urn: dict[str, Registration]) -> str:

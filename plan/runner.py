@@ -24,12 +24,15 @@ from typing import Any
 
 import pulumi
 import yaml
+from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.stack import Stack, run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
+from infra.values import Secret
 from plan import platform
-from plan.mocks import CapturingMonitor, Invocation, PlanMocks, Registration, Secret
+from plan.mocks import CapturingMonitor, Invocation, PlanMocks, Registration
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["name"]
@@ -160,7 +163,7 @@ def run(
         runpy.run_path(str(repo / "__main__.py"), run_name="__main__")
 
     try:
-        with _no_cyclic_collections():
+        with _no_cyclic_collections(), _no_source_positions():
             _sync_await(run_pulumi_func(program))
     except BaseException:
         _drain_event_loop()
@@ -222,6 +225,23 @@ def _no_cyclic_collections() -> Iterator[None]:
         if not _imports_frozen:
             _imports_frozen = True
             gc.freeze()
+
+
+@contextlib.contextmanager
+def _no_source_positions() -> Iterator[None]:
+    """Skip the stack capture the SDK makes for every registration during a run.
+
+    The SDK sends the engine each resource's source position (the Python stack
+    at its constructor, `pulumi/runtime/resource.py` `_get_stack_trace`); only the
+    CLI's display reads it, never the mocks or the plan. Capturing it walks and
+    reads every frame's source line: about a quarter of an in-process run.
+    """
+    capture = pulumi_resource._get_stack_trace
+    pulumi_resource._get_stack_trace = source_pb2.StackTrace
+    try:
+        yield
+    finally:
+        pulumi_resource._get_stack_trace = capture
 
 
 def _resolve_outputs(outputs: dict[str, Any]) -> dict[str, Any]:

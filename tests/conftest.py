@@ -3,20 +3,49 @@
 from __future__ import annotations
 
 import functools
+import gc
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from plan import runner
-from plan.mocks import Secret
 
 # A marker a leak scan can find: what tests pass as the Hugging Face token.
 HF_TOKEN_MARKER = "hf_TESTMARKER_0123456789abcdef"
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`make test` (`-n auto`): the tests spread over the workers one by one,
+    but a module with a module-scoped fixture (checkov's run, AIPerf's, the served
+    policy pack) goes whole to one worker, so that the fixture runs once."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if _has_module_fixture(config.rootpath / module) else nodeid
+
+    return ModuleFixtureScheduling(config, log)
+
+
+@functools.cache
+def _has_module_fixture(path: Path) -> bool:
+    return path.suffix == ".py" and 'scope="module"' in path.read_text()
+
+
 @functools.cache
 def _cached_plan(stack: str, overrides_json: str):
-    return runner.run(stack, overrides=json.loads(overrides_json))
+    plan = runner.run(stack, overrides=json.loads(overrides_json))
+    # Kept for the session: out of the cyclic collector's reach (its full
+    # collections otherwise walk every cached plan again and again).
+    gc.collect()
+    gc.freeze()
+    return plan
 
 
 def plan_of(stack: str = "dev", **overrides):
@@ -35,17 +64,6 @@ def dev_plan():
 @pytest.fixture
 def prod_plan():
     return plan_of("prod")
-
-
-def reveal(value):
-    """Inputs with secrets unwrapped, for assertions on secret values."""
-    if isinstance(value, Secret):
-        return reveal(value.reveal())
-    if isinstance(value, dict):
-        return {k: reveal(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [reveal(v) for v in value]
-    return value
 
 
 def transitive_dependencies(plan, reg, seen=None) -> set[str]:

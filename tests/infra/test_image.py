@@ -9,9 +9,9 @@ import shutil
 import pytest
 
 from infra import image
+from infra.values import Secret, reveal
 from plan import runner
-from plan.mocks import Secret
-from tests.conftest import plan_of, reveal, transitive_dependencies
+from tests.conftest import plan_of, transitive_dependencies
 
 COMMAND = "command:local:Command"
 DIGEST_REF = re.compile(

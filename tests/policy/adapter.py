@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pulumi.runtime import rpc
 from pulumi_policy import (
     EnforcementLevel,
     Policy,
@@ -44,7 +43,8 @@ from pulumi_policy import (
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
-from plan.mocks import Registration, Secret, is_computed
+from infra import values
+from plan.mocks import Registration, is_computed
 from plan.runner import PlanResult
 
 _DURATION = re.compile(r"([0-9.]+)(h|ms|m|s)")
@@ -66,14 +66,16 @@ def unknown_test(result: PlanResult, preview: bool) -> Callable[[str], bool] | N
 
 def engine_value(value: Any, unknown: Callable[[str], bool] | None = None) -> Any:
     """A captured value as the analyzer presents it: secrets unwrapped, unknowns as sentinels."""
-    if isinstance(value, Secret):
-        return engine_value(value.reveal(), unknown)
-    if rpc.is_rpc_secret(value):
-        return engine_value(rpc.unwrap_rpc_secret(value), unknown)
-    if isinstance(value, dict):
-        return {k: engine_value(v, unknown) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [engine_value(v, unknown) for v in value]
+
+    def leaf(value: Any) -> Any:
+        if values.is_secret(value):
+            return engine_value(values.reveal(value), unknown)
+        return _unknown_as_sentinel(value, unknown)
+
+    return values.walk(value, leaf)
+
+
+def _unknown_as_sentinel(value: Any, unknown: Callable[[str], bool] | None) -> Any:
     if isinstance(value, str) and unknown is not None and unknown(value):
         return UNKNOWN_STRING_VALUE
     return value
@@ -256,14 +258,10 @@ SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 
 def wire_value(value: Any, unknown: Callable[[str], bool] | None = None) -> Any:
     """A captured value as the engine sends it to an analyzer: secrets as signed objects."""
-    if isinstance(value, Secret):
-        return {SIG_KEY: SECRET_SIG, "value": wire_value(value.reveal(), unknown)}
-    if rpc.is_rpc_secret(value):
-        return wire_value(Secret(rpc.unwrap_rpc_secret(value)), unknown)
-    if isinstance(value, dict):
-        return {k: wire_value(v, unknown) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [wire_value(v, unknown) for v in value]
-    if isinstance(value, str) and unknown is not None and unknown(value):
-        return UNKNOWN_STRING_VALUE
-    return value
+
+    def leaf(value: Any) -> Any:
+        if values.is_secret(value):
+            return {SIG_KEY: SECRET_SIG, "value": wire_value(values.reveal(value), unknown)}
+        return _unknown_as_sentinel(value, unknown)
+
+    return values.walk(value, leaf)

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from infra.config import ConfigError
+from infra.values import reveal
 from plan import report, runner
-from tests.conftest import HF_TOKEN_MARKER, reveal
+from tests.conftest import HF_TOKEN_MARKER
 
 
 @pytest.fixture(scope="module")
