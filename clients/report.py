@@ -621,7 +621,8 @@ def slo_tables(results: list[Result]) -> list[tuple[Table, str]]:
         if best:
             b = best[0]
             verdict = (
-                f"highest concurrency meeting the SLO: {b.concurrency} users, "
+                f"highest concurrency meeting the SLO: {b.concurrency} "
+                f"{'user' if b.concurrency == 1 else 'users'}, "
                 f"{_n(b.output_tps)} output tokens/s ({_n(b.per_gpu)} per GPU)"
             )
         else:
