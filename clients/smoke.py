@@ -41,6 +41,8 @@ PORT_FORWARD_HINT = (
 LOGS_HINT = "see the server's log: `$(pulumi stack output logs)`"
 # Kubernetes keeps at most 4096 bytes of a container's termination message.
 TERMINATION_MESSAGE_MAX = 4096
+# /health is a cheap GET; every 2 s the ready server is seen within 2 s of its start.
+HEALTH_POLL_SECONDS = 2.0
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -297,7 +299,7 @@ class SmokeCheck:
                 problem = str(err)
             if time.monotonic() >= deadline:
                 raise CheckFailed(problem)
-            time.sleep(min(5.0, max(0.1, deadline - time.monotonic())))
+            time.sleep(min(HEALTH_POLL_SECONDS, max(0.1, deadline - time.monotonic())))
 
     def models(self) -> str:
         _, listed = self.client.get_json("/models")
