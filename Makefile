@@ -65,8 +65,12 @@ lint: dev
 	$(PY) -m mypy policy
 	$(PY) -m plan.schema --check
 
+# PYTHONDONTWRITEBYTECODE is emptied for the tests: each worker and each
+# `python -m ...` a test starts then reuses the compiled project modules and
+# pytest's rewritten test modules (__pycache__, ignored by git) instead of
+# compiling them again.
 test: lint $(CHECKOV_VENV)/.installed $(AIPERF_VENV)/.installed
-	CHECKOV=$(CHECKOV_VENV)/bin/checkov REQUIRE_CHECKOV=1 AIPERF_VENV=$(AIPERF_VENV) REQUIRE_AIPERF=1 REQUIRE_CRDS=$(REQUIRE_CRDS) $(PY) -m pytest -q -n auto
+	PYTHONDONTWRITEBYTECODE= CHECKOV=$(CHECKOV_VENV)/bin/checkov REQUIRE_CHECKOV=1 AIPERF_VENV=$(AIPERF_VENV) REQUIRE_AIPERF=1 REQUIRE_CRDS=$(REQUIRE_CRDS) $(PY) -m pytest -q -n auto
 
 format: dev
 	$(PY) -m ruff format .

@@ -10,6 +10,8 @@ machine (PEP 440, "Local version identifiers").
 
 from __future__ import annotations
 
+import fnmatch
+import os
 import re
 from pathlib import Path
 
@@ -23,13 +25,18 @@ TEST_TOOLCHAIN = {"pytest", "ruff", "torch", "transformers", "kubernetes-validat
 
 
 def pin_files() -> list[Path]:
-    return sorted(
-        p
-        for pattern in ("requirements*.txt", "constraints*.txt")
-        for p in REPO.rglob(pattern)
-        if not SKIP_DIRS & set(p.relative_to(REPO).parts[:-1])
-        and not any(part.startswith(".venv") for part in p.relative_to(REPO).parts)
-    )
+    """Every requirements/constraints file of the repository, the virtualenvs'
+    trees pruned unwalked (collection runs this in every test worker)."""
+    found = []
+    for folder, dirs, files in os.walk(REPO):
+        dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not d.startswith(".venv")]
+        found += [
+            Path(folder) / name
+            for name in files
+            if fnmatch.fnmatch(name, "requirements*.txt")
+            or fnmatch.fnmatch(name, "constraints*.txt")
+        ]
+    return sorted(found)
 
 
 def entries(path: Path) -> list[str]:
