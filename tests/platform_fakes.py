@@ -75,7 +75,7 @@ def platform(port: int = 0) -> Iterator[str]:
     Platform.queries, Platform.token_requests, Platform.health = [], 0, []
     Platform.iteration_stats = []
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Platform)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}"

@@ -311,7 +311,7 @@ def scripted() -> Iterator[Callable[[Callable[[Scripted], None]], str]]:
         httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         httpd.daemon_threads = True
         httpd.requests = []  # type: ignore[attr-defined]
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
         servers.append(httpd)
         start.last = httpd  # type: ignore[attr-defined]
         return f"http://127.0.0.1:{httpd.server_address[1]}/v1"

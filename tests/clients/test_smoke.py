@@ -189,7 +189,7 @@ class StandIn(http.server.BaseHTTPRequestHandler):
 def stand_in(*faults: str, healthy_after: int = 10**6) -> Iterator[str]:
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StandIn)
     httpd.faults, httpd.health_calls, httpd.healthy_after = set(faults), 0, healthy_after  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"

@@ -7,8 +7,7 @@ GPU node pool registered.
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -128,21 +127,21 @@ def test_checks_can_be_switched_off():
     assert passes("dev", facts, preflightChecks=False)
 
 
-def run_cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "plan", "preflight", *args],
-        cwd=runner.REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def run_cli(capsys, *args) -> SimpleNamespace:
+    """`python -m plan preflight ARGS` in this process (the module's main, as
+    `python -m plan` calls it; a process start-up imports the SDKs again, ~2 s)."""
+    from plan.__main__ import main
+
+    code = main(["preflight", *args])
+    out = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
 
 
-def test_the_preflight_command_lists_the_checks_and_exits_by_outcome():
-    done = run_cli("prod")
+def test_the_preflight_command_lists_the_checks_and_exits_by_outcome(capsys):
+    done = run_cli(capsys, "prod")
     assert done.returncode == 0, done.stderr
     assert "reservation exists and fits: getReservation(name=a4-dense-reservation" in done.stdout
-    failed = run_cli("dev", "--set", "zone=us-central1-c")
+    failed = run_cli(capsys, "dev", "--set", "zone=us-central1-c")
     assert failed.returncode == 1
     assert "machineType: a4-highgpu-8g is not offered in zone us-central1-c" in failed.stderr
     assert "Traceback" not in failed.stderr
