@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -102,9 +103,15 @@ def test_with_pre_staged_weights_the_path_is_cluster_pool_and_start(stack):
 
 
 def test_the_report_prints_every_scenario(capsys, monkeypatch):
-    # The plans the scenarios need, from the suite's cache (the same runner.run).
+    # The plans the scenarios need, from the suite's cache (made by runner.run).
+    plans = {
+        (s.stack, json.dumps(s.overrides, sort_keys=True)): plan_of(s.stack, **s.overrides)
+        for s in cold_start.SCENARIOS
+    }
     monkeypatch.setattr(
-        runner, "run", lambda stack, overrides=None: plan_of(stack, **(overrides or {}))
+        runner,
+        "run",
+        lambda stack, overrides=None: plans[(stack, json.dumps(overrides or {}, sort_keys=True))],
     )
     assert cold_start.main() == 0
     out = capsys.readouterr().out
