@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote, urlparse
+
+from tests.loopback import base_url, serving
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -117,16 +118,13 @@ class _Handler(BaseHTTPRequestHandler):
 
 class StandInHub:
     def __init__(self, repo: HubRepo):
-        handler = type("Handler", (_Handler,), {"repo": repo})
         self.repo = repo
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self._serving = serving(type("Handler", (_Handler,), {"repo": repo}))
+        self.url = ""
 
     def __enter__(self) -> StandInHub:
-        self.thread.start()
+        self.url = base_url(self._serving.__enter__())
         return self
 
     def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serving.__exit__(*exc)

@@ -9,10 +9,9 @@ server.
 
 from __future__ import annotations
 
-import http.server
+import contextlib
 import json
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -21,6 +20,7 @@ import pytest
 from clients import chat
 from tests.clients.conftest import REPO, run_chat
 from tests.clients.tiny_models import ANSWER, REASONING
+from tests.loopback import JsonHandler, base_url, serving
 
 QUESTION = "how many r in strawberry ?"
 # Exit codes are literals, as README.md and `--help` document them: 2 bad arguments,
@@ -179,7 +179,7 @@ def sse(delta: dict, finish: str | None = None, usage: dict | None = None) -> by
     return f"data: {json.dumps(chunk)}\n\n".encode()
 
 
-class Scripted(http.server.BaseHTTPRequestHandler):
+class Scripted(JsonHandler):
     """Loopback answers a healthy server does not give; `script` picks one."""
 
     protocol_version = "HTTP/1.1"
@@ -192,17 +192,6 @@ class Scripted(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.server.requests.append(json.loads(body))  # type: ignore[attr-defined]
         self.script()
-
-    def log_message(self, *args):
-        pass
-
-    def reply(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def start_stream(self) -> None:
         self.send_response(200)
@@ -303,23 +292,16 @@ def silent(h: Scripted) -> None:
 
 @pytest.fixture
 def scripted() -> Iterator[Callable[[Callable[[Scripted], None]], str]]:
-    servers: list[http.server.ThreadingHTTPServer] = []
+    with contextlib.ExitStack() as servers:
 
-    def start(script: Callable[[Scripted], None]) -> str:
-        """Base URL of a new loopback server; its `.requests` are on `start.last`."""
-        handler = type("Handler", (Scripted,), {"script": script})
-        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        httpd.daemon_threads = True
-        httpd.requests = []  # type: ignore[attr-defined]
-        threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
-        servers.append(httpd)
-        start.last = httpd  # type: ignore[attr-defined]
-        return f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+        def start(script: Callable[[Scripted], None]) -> str:
+            """Base URL of a new loopback server; its `.requests` are on `start.last`."""
+            handler = type("Handler", (Scripted,), {"script": script})
+            httpd = servers.enter_context(serving(handler, requests=[]))
+            start.last = httpd  # type: ignore[attr-defined]
+            return base_url(httpd) + "/v1"
 
-    yield start
-    for httpd in servers:
-        httpd.shutdown()
-        httpd.server_close()
+        yield start
 
 
 @pytest.mark.parametrize("mode", [[], ["--no-stream"]], ids=["stream", "no-stream"])

@@ -9,12 +9,10 @@ that otherwise answers like trtllm-serve.
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import subprocess
 import sys
-import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +21,7 @@ import pytest
 
 from tests.clients.conftest import REPO
 from tests.clients.tiny_models import ANSWER, REASONING
+from tests.loopback import JsonHandler, base_url, serving
 
 SERVED = "DeepSeek-R1-0528"
 
@@ -117,22 +116,11 @@ def test_another_model_than_expected_fails_and_stops_there(server, tiny_models_d
 # --- against a stand-in that answers like trtllm-serve, or breaks ----------------
 
 
-class StandIn(http.server.BaseHTTPRequestHandler):
+class StandIn(JsonHandler):
     """trtllm-serve's shapes: /health, /v1/models, reasoning_content, SSE with [DONE].
     `server.faults` breaks it: 'loading' (503 until `healthy_after` calls), 'cut'."""
 
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def reply(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_GET(self):
         state = self.server  # type: ignore[attr-defined]
@@ -187,15 +175,8 @@ class StandIn(http.server.BaseHTTPRequestHandler):
 
 
 def stand_in(*faults: str, healthy_after: int = 10**6) -> Iterator[str]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StandIn)
-    httpd.faults, httpd.health_calls, httpd.healthy_after = set(faults), 0, healthy_after  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(StandIn, faults=set(faults), health_calls=0, healthy_after=healthy_after) as httpd:
+        yield base_url(httpd) + "/v1"
 
 
 @pytest.fixture
