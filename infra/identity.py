@@ -1,4 +1,5 @@
-"""The GKE nodes' own service account, with only what nodes need."""
+"""Service accounts: the GKE nodes' own, with only what nodes need, and the ones
+Cloud Build runs as."""
 
 from __future__ import annotations
 
@@ -53,3 +54,27 @@ class NodeIdentity(pulumi.ComponentResource):
         # What node pools wait for: nodes use these roles from their first boot.
         self.ready = iam_propagation("node-roles-propagation", self.bindings, self)
         self.register_outputs({"email": self.email})
+
+
+def build_account(
+    name: str,
+    logs_grant: str,
+    project: str,
+    account_id: str,
+    display_name: str,
+    opts: pulumi.ResourceOptions,
+) -> tuple[gcp.serviceaccount.Account, gcp.projects.IAMMember]:
+    """An account a Cloud Build run acts as, and its right to write that build's
+    logs: a build run as a user-specified account must write them itself
+    (`logging: CLOUD_LOGGING_ONLY` in the build configs, roles/logging.logWriter)."""
+    account = gcp.serviceaccount.Account(
+        name, project=project, account_id=account_id, display_name=display_name, opts=opts
+    )
+    logs = gcp.projects.IAMMember(
+        logs_grant,
+        project=project,
+        role="roles/logging.logWriter",
+        member=account.member,
+        opts=opts,
+    )
+    return account, logs

@@ -35,6 +35,7 @@ import pulumi_docker as docker
 import pulumi_gcp as gcp
 
 from infra.config import ImageBuilder, StackConfig
+from infra.identity import build_account
 from infra.propagation import iam_propagation
 
 DOCKER_DIR = Path(__file__).resolve().parent.parent / "docker"
@@ -201,14 +202,15 @@ class Image(pulumi.ComponentResource):
     ) -> tuple[gcp.serviceaccount.Account, list[pulumi.CustomResource]]:
         # Cloud Build runs as a dedicated account that may push to this
         # repository, read its staged source, and write build logs.
-        builder = gcp.serviceaccount.Account(
+        builder, logs = build_account(
             "image-builder",
-            project=cfg.project,
-            account_id=account_id,
-            display_name="Builds the TensorRT-LLM serving image",
-            opts=child,
+            "builder-logs",
+            cfg.project,
+            account_id,
+            "Builds the TensorRT-LLM serving image",
+            child,
         )
-        grants = [
+        grants: list[pulumi.CustomResource] = [
             gcp.artifactregistry.RepositoryIamMember(
                 "builder-push",
                 project=cfg.project,
@@ -225,13 +227,7 @@ class Image(pulumi.ComponentResource):
                 member=builder.member,
                 opts=child,
             ),
-            gcp.projects.IAMMember(
-                "builder-logs",
-                project=cfg.project,
-                role="roles/logging.logWriter",
-                member=builder.member,
-                opts=child,
-            ),
+            logs,
         ]
         # The builds use the roles at once: wait until IAM has applied them, or
         # the first build fails with 403 on the staged source or the push.

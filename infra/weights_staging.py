@@ -28,6 +28,7 @@ import pulumi_command as command
 import pulumi_gcp as gcp
 
 from infra.config import StackConfig
+from infra.identity import build_account
 from infra.naming import Names
 from infra.propagation import iam_propagation
 from infra.rules import split_gcs_url
@@ -150,12 +151,13 @@ class WeightsSource(pulumi.ComponentResource):
         bucket: gcp.storage.Bucket,
         child: pulumi.ResourceOptions,
     ) -> list[command.local.Command]:
-        stager = gcp.serviceaccount.Account(
+        stager, logs = build_account(
             "weights-stager",
-            project=cfg.project,
-            account_id=names.weights_stager_account,
-            display_name="Stages the DeepSeek-R1 checkpoint from Hugging Face into the bucket",
-            opts=child,
+            "stager-logs",
+            cfg.project,
+            names.weights_stager_account,
+            "Stages the DeepSeek-R1 checkpoint from Hugging Face into the bucket",
+            child,
         )
         grants: list[pulumi.CustomResource] = [
             # Writes the checkpoint and reads the staged build source, in this bucket only.
@@ -166,15 +168,7 @@ class WeightsSource(pulumi.ComponentResource):
                 member=stager.member,
                 opts=child,
             ),
-            # A build that runs as a user-specified account writes its own logs
-            # (CLOUD_LOGGING_ONLY in docker/weights/cloudbuild.yaml).
-            gcp.projects.IAMMember(
-                "stager-logs",
-                project=cfg.project,
-                role="roles/logging.logWriter",
-                member=stager.member,
-                opts=child,
-            ),
+            logs,
         ]
         token_secret = ""
         if cfg.hf_token:
