@@ -134,7 +134,6 @@ if cfg.cluster_mode == config.ClusterMode.CREATE:
 serving = Serving(
     "serving",
     cfg,
-    names,
     namespace,
     image.ref,
     storage.bucket.name,

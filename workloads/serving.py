@@ -19,7 +19,6 @@ import pulumi_kubernetes as k8s
 
 from infra.config import ServiceType, StackConfig
 from infra.gpu_node_pool import GpuPlacement
-from infra.naming import Names
 from workloads import options, pod
 from workloads.namespace import LABELS, Namespace
 from workloads.weights import (
@@ -402,7 +401,6 @@ class Serving(pulumi.ComponentResource):
         self,
         name: str,
         cfg: StackConfig,
-        names: Names,
         namespace: Namespace,
         image: pulumi.Input[str],
         bucket: pulumi.Input[str],
