@@ -53,8 +53,11 @@ def stager_machine_type(builds: int) -> str:
     """One build takes the largest default-pool machine; several take 8 vCPUs each,
     so four use the 32 vCPUs one build did. Cloud Build's default pool counts
     concurrent vCPUs per region against a quota of 5 to 100 that varies by
-    project ("Cloud Build quotas and limits"); `gcloud builds submit
-    --machine-type` overrides the config's machineType."""
+    project ("Cloud Build quotas and limits"). `gcloud builds submit
+    --machine-type` overrides the config's machineType; its choices are the API's
+    BuildOptions.machineType names (E2_HIGHCPU_8, E2_HIGHCPU_32) in gcloud's
+    lower-case, hyphenated form (googlecloudsdk command_lib/builds/flags.py,
+    AddMachineTypeFlag; api_lib/cloudbuild submit_util `_SetMachineType`)."""
     return "e2-highcpu-32" if builds == 1 else "e2-highcpu-8"
 
 
